@@ -1,0 +1,24 @@
+# Build stage: compile wheels where build tools are available.
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY cogs ./cogs
+COPY migrations ./migrations
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# Final stage: only the wheels, no compilers, running as an unprivileged user.
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+RUN useradd --create-home --uid 10001 balint
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+USER balint
+WORKDIR /home/balint
+# `balint-bot run` applies pending migrations, then starts the bot; it handles
+# SIGTERM by closing the gateway connection and the database cleanly.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["balint-bot"]
+CMD ["run"]

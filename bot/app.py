@@ -1,0 +1,123 @@
+"""Start-up: build every long-lived part once and inject it into the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pkgutil
+import signal
+from dataclasses import dataclass
+
+import discord
+from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+import cogs
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.db.engine import create_engine, create_session_factory
+from bot.scheduler import JobScheduler
+
+log = logging.getLogger(__name__)
+
+
+def bot_intents() -> discord.Intents:
+    """Only what the features use: no message content, no member list, no presence."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.voice_states = True
+    intents.guild_scheduled_events = True
+    return intents
+
+
+def extension_names() -> list[str]:
+    """Every module in cogs/, loaded as a discord.py extension."""
+    return sorted(
+        f"{cogs.__name__}.{module.name}" for module in pkgutil.iter_modules(cogs.__path__)
+    )
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What the bot's services share, built once at start-up."""
+
+    settings: Settings
+    session_factory: async_sessionmaker[AsyncSession]
+    clock: Clock
+    jobs: JobScheduler
+
+
+class BalintBot(commands.Bot):
+    """The bot: slash commands only, with its dependencies injected."""
+
+    def __init__(self, deps: Dependencies, **options: object) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=bot_intents(),
+            help_command=None,
+            chunk_guilds_at_startup=False,
+            member_cache_flags=discord.MemberCacheFlags.from_intents(bot_intents()),
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,  # type: ignore[arg-type]
+        )
+        self.deps = deps
+
+    @property
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        return self.deps.session_factory
+
+    @property
+    def clock(self) -> Clock:
+        return self.deps.clock
+
+    @property
+    def jobs(self) -> JobScheduler:
+        return self.deps.jobs
+
+    async def setup_hook(self) -> None:
+        for name in extension_names():
+            await self.load_extension(name)
+        await self._sync_commands()
+        self.jobs.start()
+
+    async def _sync_commands(self) -> None:
+        guild_id = self.deps.settings.dev_guild_id
+        if guild_id is None:
+            synced = await self.tree.sync()
+            log.info("synced %d application commands globally", len(synced))
+            return
+        guild = discord.Object(id=guild_id)
+        self.tree.copy_global_to(guild=guild)
+        synced = await self.tree.sync(guild=guild)
+        log.info("synced %d application commands to the development server", len(synced))
+
+    async def close(self) -> None:
+        self.jobs.shutdown()
+        await super().close()
+
+
+def build_bot(settings: Settings, engine: AsyncEngine, clock: Clock | None = None) -> BalintBot:
+    """The one place where the bot and its dependencies are put together."""
+    clock = clock or SystemClock()
+    deps = Dependencies(
+        settings=settings,
+        session_factory=create_session_factory(engine),
+        clock=clock,
+        jobs=JobScheduler(clock),
+    )
+    return BalintBot(deps)
+
+
+async def run_bot(settings: Settings) -> None:
+    """Run until the bot is closed or the process gets SIGTERM/SIGINT."""
+    assert settings.discord_token is not None
+    engine = create_engine(settings.database_url)
+    try:
+        bot = build_bot(settings, engine)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+        async with bot:
+            await bot.start(settings.discord_token.get_secret_value())
+    finally:
+        await engine.dispose()

@@ -1,0 +1,64 @@
+"""Building the async engine and session factory from a database URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from bot.config import SUPPORTED_DATABASE_SCHEMES
+
+
+class DatabaseConfigError(ValueError):
+    """The database URL cannot be used; the message says why in plain words."""
+
+
+def parse_database_url(database_url: str) -> URL:
+    """Check the URL names a driver the bot ships with, before anything connects."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise DatabaseConfigError(
+            "DATABASE_URL is not a database URL; use e.g. sqlite+aiosqlite:///balint.db "
+            "or postgresql+asyncpg://user@host/dbname."
+        ) from None
+    if url.drivername not in SUPPORTED_DATABASE_SCHEMES:
+        supported = " or ".join(f"{scheme}://" for scheme in SUPPORTED_DATABASE_SCHEMES)
+        raise DatabaseConfigError(
+            f"DATABASE_URL uses '{url.drivername}', which balint-bot does not support; "
+            f"use {supported}."
+        )
+    return url
+
+
+def create_engine(database_url: str, **engine_options: Any) -> AsyncEngine:
+    """An engine with SQLite made to honour foreign keys and wait for locks."""
+    url = parse_database_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine_options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    engine = create_async_engine(
+        url, pool_pre_ping=url.get_backend_name() != "sqlite", **engine_options
+    )
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit, as async code needs."""
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,368 @@
+"""The database: the single source of truth for groups, meetings and what the bot did.
+
+Discord ids are stored as 64-bit integers. Every timestamp is a `UTCDateTime`,
+which refuses naive values. Columns that guard against doing a thing twice
+(`sent_at`, `restored_at`, unique keys) are what make scheduled work idempotent
+across restarts and across processes.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.db.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with named constraints, so migrations can refer to them."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        date: Date(),
+    }
+
+
+def _enum(enum_class: type[enum.Enum]) -> Enum:
+    """Stored as its string values, without database-native enum types to migrate."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=24,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+def _discord_id(*, nullable: bool = False, index: bool = False) -> Mapped[Any]:
+    return mapped_column(BigInteger, nullable=nullable, index=index)
+
+
+class MemberRole(enum.StrEnum):
+    LEADER = "leader"
+    CO_LEADER = "co_leader"
+    MEMBER = "member"
+
+
+class MembershipStatus(enum.StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    DECLINED = "declined"
+    REMOVED = "removed"
+
+
+class MeetingStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+class CaseStatus(enum.StrEnum):
+    OFFERED = "offered"
+    PRESENTING = "presenting"
+    PRESENTED = "presented"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+
+class RsvpAnswer(enum.StrEnum):
+    ATTENDING = "attending"
+    APOLOGIES = "apologies"
+
+
+class Server(Base):
+    """A Discord server (guild) the bot serves, e.g. a regional Balint society."""
+
+    __tablename__ = "servers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    lobby_channel_id: Mapped[int | None] = _discord_id(nullable=True)
+    created_at: Mapped[datetime]
+
+
+class VoiceRoom(Base):
+    """A voice channel in a server's shared pool; held by at most one live meeting."""
+
+    __tablename__ = "voice_rooms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    held_by_meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id", ondelete="SET NULL"), unique=True
+    )
+    added_at: Mapped[datetime]
+
+
+class Group(Base):
+    """A Balint group: its members, its channels and its settings."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("server_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64))
+    role_id: Mapped[int | None] = _discord_id(nullable=True)
+    category_id: Mapped[int | None] = _discord_id(nullable=True)
+    text_channel_id: Mapped[int | None] = _discord_id(nullable=True, index=True)
+    voice_channel_id: Mapped[int | None] = _discord_id(nullable=True)
+    forum_channel_id: Mapped[int | None] = _discord_id(nullable=True)
+    # Channels and the role the bot created itself (and may delete); adopted ones are kept.
+    created_discord_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    agreement_text: Mapped[str] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]
+
+
+class Membership(Base):
+    """A person's place in a group, from invitation to leaving."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("group_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = _discord_id(index=True)
+    role: Mapped[MemberRole] = mapped_column(_enum(MemberRole))
+    status: Mapped[MembershipStatus] = mapped_column(_enum(MembershipStatus))
+    invited_at: Mapped[datetime]
+    agreement_accepted_at: Mapped[datetime | None]
+    joined_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+    reminder_dms: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ScheduleSeries(Base):
+    """A recurrence rule for a group's meetings; ended, never edited, when it changes."""
+
+    __tablename__ = "schedule_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class Meeting(Base):
+    """One meeting, scheduled or ad hoc, and where a live one stands."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (
+        UniqueConstraint("series_id", "occurrence_index"),
+        Index("ix_meetings_group_start", "group_id", "scheduled_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    series_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedule_series.id", ondelete="SET NULL")
+    )
+    occurrence_index: Mapped[int | None]
+    scheduled_start: Mapped[datetime]
+    planned_end: Mapped[datetime]
+    status: Mapped[MeetingStatus] = mapped_column(_enum(MeetingStatus), index=True)
+    # Why the start differs from the rule's wall-clock time (DST gap or overlap), if it does.
+    schedule_note: Mapped[str | None] = mapped_column(String(40))
+    voice_channel_id: Mapped[int | None] = _discord_id(nullable=True)
+    discord_event_id: Mapped[int | None] = _discord_id(nullable=True)
+    panel_message_id: Mapped[int | None] = _discord_id(nullable=True)
+    current_case_number: Mapped[int | None]
+    current_phase: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime | None]
+    started_by: Mapped[int | None] = _discord_id(nullable=True)
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Case(Base):
+    """A case a member offers and presents, known by a short de-identified label."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_group_presenter", "group_id", "presenter_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id", ondelete="SET NULL"), index=True
+    )
+    case_number: Mapped[int | None]
+    presenter_id: Mapped[int] = _discord_id()
+    label: Mapped[str] = mapped_column(String(80))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus))
+    offered_at: Mapped[datetime]
+    presented_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    forum_thread_id: Mapped[int | None] = _discord_id(nullable=True)
+    prompts_sent: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PresenterPass(Base):
+    """A member let their turn to present go by; the rotation counts it as a turn."""
+
+    __tablename__ = "presenter_passes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = _discord_id()
+    passed_at: Mapped[datetime]
+
+
+class PhaseLogEntry(Base):
+    """One phase of a live meeting: who started it, when, planned and actual time."""
+
+    __tablename__ = "phase_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    case_number: Mapped[int | None]
+    phase: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime]
+    started_by: Mapped[int | None] = _discord_id(nullable=True)
+    planned_seconds: Mapped[int]
+    ended_at: Mapped[datetime | None]
+    warning_cue_sent_at: Mapped[datetime | None]
+    end_cue_sent_at: Mapped[datetime | None]
+
+
+class OverwriteChange(Base):
+    """A channel overwrite the bot changed, and what was there before, so it can be undone.
+
+    `previous_allow`/`previous_deny` are NULL when the target had no overwrite.
+    A row with `restored_at` NULL is a change still in force on Discord.
+    """
+
+    __tablename__ = "overwrite_changes"
+    __table_args__ = (Index("ix_overwrite_changes_open", "meeting_id", "restored_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    channel_id: Mapped[int] = _discord_id()
+    target_id: Mapped[int] = _discord_id()
+    previous_allow: Mapped[int | None] = mapped_column(BigInteger)
+    previous_deny: Mapped[int | None] = mapped_column(BigInteger)
+    applied_allow: Mapped[int] = mapped_column(BigInteger)
+    applied_deny: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))
+    applied_at: Mapped[datetime]
+    restored_at: Mapped[datetime | None]
+
+
+class FollowUp(Base):
+    """A member's report on a case, kept first here, then posted in the case's forum post."""
+
+    __tablename__ = "followups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = _discord_id(index=True)
+    text: Mapped[str] = mapped_column(Text)
+    # The interaction that submitted it: a submission that arrives twice is stored once.
+    submission_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    removed_by: Mapped[int | None] = _discord_id(nullable=True)
+    posted_message_id: Mapped[int | None] = _discord_id(nullable=True)
+    posted_at: Mapped[datetime | None]
+    post_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FollowUpPrompt(Base):
+    """A DM asking a presenter for a follow-up; one per case per meeting cycle."""
+
+    __tablename__ = "followup_prompts"
+    __table_args__ = (UniqueConstraint("case_id", "before_meeting_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    before_meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
+
+
+class Attendance(Base):
+    """A stretch of a member's presence in a meeting's voice room (dropouts make several)."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (Index("ix_attendance_meeting_user", "meeting_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = _discord_id()
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+
+
+class Reminder(Base):
+    """A reminder of a meeting, due at an offset before it; `sent_at` guards against twice."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("meeting_id", "offset_minutes"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    offset_minutes: Mapped[int]
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[int | None] = _discord_id(nullable=True)
+
+
+class ReminderDM(Base):
+    """One member's DM copy of a reminder, claimed before sending so it goes once."""
+
+    __tablename__ = "reminder_dms"
+    __table_args__ = (UniqueConstraint("reminder_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = _discord_id()
+    sent_at: Mapped[datetime]
+
+
+class Rsvp(Base):
+    """A member's answer to a meeting's reminder."""
+
+    __tablename__ = "rsvps"
+    __table_args__ = (UniqueConstraint("meeting_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = _discord_id()
+    answer: Mapped[RsvpAnswer] = mapped_column(_enum(RsvpAnswer))
+    answered_at: Mapped[datetime]

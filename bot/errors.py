@@ -1,0 +1,15 @@
+"""Errors that carry a message meant for the person who ran the command."""
+
+from __future__ import annotations
+
+
+class UserFacingError(Exception):
+    """Bad input or a refused action: shown ephemerally as-is, and nothing was changed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MissingBotPermission(UserFacingError):
+    """Discord refused the bot for lack of a permission; the message names what to grant."""

@@ -1,0 +1,76 @@
+"""Fixtures shared by every layer of tests.
+
+Database tests run once per database named in TEST_DATABASES (default: both
+SQLite and PostgreSQL). PostgreSQL tests each get a schema of their own in the
+TEST_DATABASE_URL database, so they never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.models import Base
+
+POSTGRES_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+DATABASE_KINDS = [
+    kind.strip()
+    for kind in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
+    if kind.strip()
+]
+
+
+def sqlite_url(folder: Path) -> str:
+    return f"sqlite+aiosqlite:///{folder / 'balint-test.db'}"
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def database_kind(request: pytest.FixtureRequest) -> str:
+    kind = str(request.param)
+    if kind not in {"sqlite", "postgresql"}:
+        pytest.fail(f"TEST_DATABASES names '{kind}'; use sqlite and/or postgresql")
+    return kind
+
+
+@pytest.fixture
+async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database with the current schema."""
+    if database_kind == "sqlite":
+        sqlite_engine = create_engine(sqlite_url(tmp_path))
+        async with sqlite_engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        yield sqlite_engine
+        await sqlite_engine.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OSError as error:
+        await admin.dispose()
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
+    pg_engine = create_engine(
+        POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
+    )
+    async with pg_engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield pg_engine
+    await pg_engine.dispose()
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    await admin.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
