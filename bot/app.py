@@ -17,6 +17,11 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.scheduler import JobScheduler
+from bot.services.cases import CaseService
+from bot.services.groups import GroupService
+from bot.services.overwrites import OverwriteLedger
+from bot.services.rooms import RoomService
+from bot.services.sessions import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,13 @@ class BalintBot(commands.Bot):
             **options,  # type: ignore[arg-type]
         )
         self.deps = deps
+        self.groups = GroupService(deps.session_factory, deps.clock)
+        self.ledger = OverwriteLedger(self.http, deps.session_factory, deps.clock)
+        self.rooms = RoomService(self.http, deps.session_factory, deps.clock, self.ledger)
+        self.cases = CaseService(deps.session_factory, deps.clock)
+        self.sessions = SessionService(
+            self, deps.session_factory, deps.clock, deps.jobs, self.ledger, self.rooms
+        )
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:

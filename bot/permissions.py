@@ -65,6 +65,16 @@ REQUIRED_PERMISSIONS: tuple[RequiredPermission, ...] = (
         "connect", "Connect", "because Discord only lets a bot move members into rooms it can join"
     ),
     RequiredPermission(
+        "speak",
+        "Speak",
+        "because Discord only lets a bot deny the presenter a permission the bot has itself",
+    ),
+    RequiredPermission(
+        "add_reactions",
+        "Add Reactions",
+        "to pause the presenter's reactions in the chat while they listen",
+    ),
+    RequiredPermission(
         "move_members",
         "Move Members",
         "to bring members from the lobby into the room and to make the "

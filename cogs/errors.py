@@ -11,16 +11,9 @@ from discord.ext import commands
 from bot import messages
 from bot.errors import UserFacingError
 from bot.permissions import describe_missing
+from bot.replies import reply_ephemeral
 
 log = logging.getLogger(__name__)
-
-
-async def reply_ephemeral(interaction: discord.Interaction, content: str) -> None:
-    """Answer privately, whether or not the interaction was already answered or deferred."""
-    if interaction.response.is_done():
-        await interaction.followup.send(content, ephemeral=True)
-    else:
-        await interaction.response.send_message(content, ephemeral=True)
 
 
 def error_message(error: app_commands.AppCommandError) -> str:

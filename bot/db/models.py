@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -182,6 +183,14 @@ class Meeting(Base):
     __table_args__ = (
         UniqueConstraint("series_id", "occurrence_index"),
         Index("ix_meetings_group_start", "group_id", "scheduled_start"),
+        # At most one live meeting per group, even with two bot processes racing.
+        Index(
+            "uq_meetings_one_live_per_group",
+            "group_id",
+            unique=True,
+            sqlite_where=text("status = 'live'"),
+            postgresql_where=text("status = 'live'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -274,6 +283,7 @@ class OverwriteChange(Base):
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
     channel_id: Mapped[int] = _discord_id()
     target_id: Mapped[int] = _discord_id()
+    target_is_role: Mapped[bool] = mapped_column(Boolean)
     previous_allow: Mapped[int | None] = mapped_column(BigInteger)
     previous_deny: Mapped[int | None] = mapped_column(BigInteger)
     applied_allow: Mapped[int] = mapped_column(BigInteger)

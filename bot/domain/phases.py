@@ -408,9 +408,7 @@ def silences(
         return frozenset()
     if position.phase is Phase.PRESENTATION and template.listening_mode:
         may_speak = {*leader_ids, *([] if presenter_id is None else [presenter_id])}
-        return frozenset(
-            Silence(member, SilenceKind.VOICE_ONLY) for member in present - may_speak
-        )
+        return frozenset(Silence(member, SilenceKind.VOICE_ONLY) for member in present - may_speak)
     return frozenset()
 
 

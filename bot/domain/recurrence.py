@@ -20,8 +20,18 @@ MAX_DURATION = timedelta(hours=4)
 MAX_INTERVAL_WEEKS = 8
 NTH_CHOICES = (1, 2, 3, 4, -1)
 _MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 _NTH_WORDS = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
 
@@ -265,7 +275,10 @@ def nth_weekday_of_month(year: int, month: int, weekday: Weekday, nth: int) -> d
 
 
 def describe(rule: RecurrenceRule) -> str:
-    """The rule in words, e.g. 'Every 2 weeks on Tuesday at 19:30 (Australia/Sydney), 90 minutes'."""
+    """The rule in words for leaders and members.
+
+    E.g. 'Every 2 weeks on Tuesday at 19:30 (Australia/Sydney), 90 minutes'.
+    """
     day, at = rule.weekday.title, f"{rule.start_time:%H:%M}"
     if rule.kind is Frequency.MONTHLY_NTH_WEEKDAY:
         assert rule.nth is not None  # guaranteed by validation

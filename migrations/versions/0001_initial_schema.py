@@ -169,6 +169,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_meetings_group_start", ["group_id", "scheduled_start"], unique=False
         )
+        batch_op.create_index(
+            "uq_meetings_one_live_per_group",
+            ["group_id"],
+            unique=True,
+            sqlite_where=sa.text("status = 'live'"),
+            postgresql_where=sa.text("status = 'live'"),
+        )
         batch_op.create_index(batch_op.f("ix_meetings_status"), ["status"], unique=False)
 
     op.create_table(
@@ -239,6 +246,7 @@ def upgrade() -> None:
         sa.Column("meeting_id", sa.Integer(), nullable=False),
         sa.Column("channel_id", sa.BigInteger(), nullable=False),
         sa.Column("target_id", sa.BigInteger(), nullable=False),
+        sa.Column("target_is_role", sa.Boolean(), nullable=False),
         sa.Column("previous_allow", sa.BigInteger(), nullable=True),
         sa.Column("previous_deny", sa.BigInteger(), nullable=True),
         sa.Column("applied_allow", sa.BigInteger(), nullable=False),
@@ -495,6 +503,7 @@ def downgrade() -> None:
     op.drop_table("attendance")
     with op.batch_alter_table("meetings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_meetings_status"))
+        batch_op.drop_index("uq_meetings_one_live_per_group")
         batch_op.drop_index("ix_meetings_group_start")
 
     op.drop_table("meetings")

@@ -1,0 +1,83 @@
+"""Which group a command is about, and whether the caller may act on it.
+
+Leaders are whoever the database says they are; Discord permissions alone never
+make someone a leader.
+"""
+
+from __future__ import annotations
+
+import discord
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import queries
+from bot.db.models import Group, MembershipStatus
+from bot.errors import UserFacingError
+
+
+def channel_ids_of(channel: object) -> list[int]:
+    """The channel, its parent (forum or category) and its category, as ids."""
+    ids: list[int] = []
+    for attribute in ("id", "parent_id", "category_id"):
+        value = getattr(channel, attribute, None)
+        if isinstance(value, int):
+            ids.append(value)
+    parent = getattr(channel, "parent", None)
+    category_id = getattr(parent, "category_id", None)
+    if isinstance(category_id, int):
+        ids.append(category_id)
+    return ids
+
+
+async def resolve_group(
+    session_factory: async_sessionmaker[AsyncSession],
+    guild_id: int,
+    channel: object,
+    name: str | None,
+) -> Group:
+    """The group named, or the one whose channel this is; refuses a mismatch."""
+    async with session_factory() as session:
+        here = await queries.group_by_channel(session, guild_id, channel_ids_of(channel))
+        if name:
+            named = await queries.group_by_name(session, guild_id, name)
+            if named is None or named.archived_at is not None:
+                raise UserFacingError(f"There is no active group called **{name[:60]}** here.")
+            if here is not None and here.id != named.id:
+                raise UserFacingError(
+                    f"This channel belongs to **{here.name}**. Run commands for "
+                    f"**{named.name}** in its own channels."
+                )
+            return named
+        if here is None:
+            raise UserFacingError(
+                "Which group? Run this in the group's own channel, or choose the group option."
+            )
+        return here
+
+
+async def require_leader(
+    session_factory: async_sessionmaker[AsyncSession], group: Group, user_id: int, action: str
+) -> None:
+    async with session_factory() as session:
+        if user_id not in await queries.leader_ids(session, group.id):
+            raise UserFacingError(f"Only the leaders of **{group.name}** can {action}.")
+
+
+async def require_member(
+    session_factory: async_sessionmaker[AsyncSession], group: Group, user_id: int, action: str
+) -> None:
+    async with session_factory() as session:
+        membership = await queries.membership(session, group.id, user_id)
+    if membership is None or membership.status != MembershipStatus.ACTIVE:
+        raise UserFacingError(f"Only members of **{group.name}** can {action}.")
+
+
+async def require_leader_or_admin(
+    session_factory: async_sessionmaker[AsyncSession],
+    group: Group,
+    user: discord.Member | discord.User,
+    action: str,
+) -> None:
+    """Server admins (Manage Server) manage groups without being members of them."""
+    if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
+        return
+    await require_leader(session_factory, group, user.id, action)

@@ -1,0 +1,452 @@
+"""Groups: creating their private channels, membership and the agreement, archiving."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import discord
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.db import queries
+from bot.db.models import Group, Meeting, MemberRole, Membership, MembershipStatus
+from bot.errors import MissingBotPermission, UserFacingError
+from bot.messages import DEFAULT_AGREEMENT
+from bot.permissions import describe_missing
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP_NAME = 60
+
+# What members may do in their group's channels; the forum only takes replies from them.
+MEMBER_ALLOW = discord.Permissions(
+    view_channel=True,
+    connect=True,
+    speak=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    read_message_history=True,
+    add_reactions=True,
+)
+# The bot keeps what it needs inside a private category, whatever @everyone is denied.
+BOT_ALLOW = discord.Permissions(
+    view_channel=True,
+    connect=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    create_public_threads=True,
+    manage_threads=True,
+    embed_links=True,
+    read_message_history=True,
+    manage_messages=True,
+    move_members=True,
+)
+HIDDEN = discord.Permissions(view_channel=True, connect=True)
+LOCKED = discord.Permissions(
+    send_messages=True,
+    send_messages_in_threads=True,
+    create_public_threads=True,
+    add_reactions=True,
+    connect=True,
+    speak=True,
+)
+
+
+@dataclass(frozen=True)
+class AdoptedChannels:
+    """Existing channels a leader asked the new group to use instead of new ones."""
+
+    category: discord.CategoryChannel | None = None
+    text: discord.TextChannel | None = None
+    voice: discord.VoiceChannel | None = None
+    forum: discord.ForumChannel | None = None
+
+    def all(self) -> list[discord.abc.GuildChannel]:
+        return [c for c in (self.category, self.text, self.voice, self.forum) if c is not None]
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    group: Group
+    memberships: Sequence[Membership]
+    next_meeting: Meeting | None
+    live_meeting: Meeting | None
+
+
+def validate_zone(name: str) -> str:
+    """The IANA zone name as given, or a clear error with examples."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserFacingError(
+            f"I don't know the time zone `{name[:64]}`. Use an IANA name such as "
+            "`Australia/Sydney`, `Australia/Adelaide`, `Pacific/Auckland` or `Europe/London` "
+            "(start typing and pick one from the list)."
+        ) from None
+    return name
+
+
+def validate_group_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not 2 <= len(cleaned) <= MAX_GROUP_NAME:
+        raise UserFacingError(f"A group name needs 2 to {MAX_GROUP_NAME} characters.")
+    return cleaned
+
+
+def private_overwrites(
+    guild: discord.Guild, role: discord.Role, *, forum: bool = False
+) -> dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]:
+    """Hidden from everyone but the group's role and the bot."""
+    member_allow = MEMBER_ALLOW
+    member_deny = discord.Permissions.none()
+    if forum:
+        # In a forum, "send messages" means starting posts: the bot opens one per case.
+        member_deny = discord.Permissions(send_messages=True, create_public_threads=True)
+        member_allow = discord.Permissions(MEMBER_ALLOW.value & ~member_deny.value)
+    return {
+        guild.default_role: discord.PermissionOverwrite.from_pair(
+            discord.Permissions.none(), HIDDEN
+        ),
+        role: discord.PermissionOverwrite.from_pair(member_allow, member_deny),
+        guild.me: discord.PermissionOverwrite.from_pair(BOT_ALLOW, discord.Permissions.none()),
+    }
+
+
+class GroupService:
+    """Use cases of groups and their members."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._session_factory = session_factory
+        self._clock = clock
+
+    # Creating and archiving ------------------------------------------------------------
+
+    async def create_group(
+        self,
+        guild: discord.Guild,
+        *,
+        name: str,
+        leader: discord.Member,
+        timezone: str,
+        adopted: AdoptedChannels,
+    ) -> Group:
+        """Make the role and the private channels, then the group; all or nothing."""
+        name = validate_group_name(name)
+        validate_zone(timezone)
+        if leader.bot:
+            raise UserFacingError("A bot can't lead a Balint group: choose a person.")
+        async with self._session_factory() as session:
+            if await queries.group_by_name(session, guild.id, name) is not None:
+                raise UserFacingError(f"This server already has a group called **{name}**.")
+        _check_bot_can_build(guild, adopted)
+
+        created: list[discord.abc.GuildChannel | discord.Role] = []
+        try:
+            role = await guild.create_role(
+                name=f"{name}", mentionable=True, reason=f"Balint group {name}"
+            )
+            created.append(role)
+            category = adopted.category or await guild.create_category(
+                name, overwrites=private_overwrites(guild, role), reason="Balint group"
+            )
+            text = adopted.text or await guild.create_text_channel(
+                "group-chat", category=category, overwrites=private_overwrites(guild, role)
+            )
+            voice = adopted.voice or await guild.create_voice_channel(
+                "meeting-room", category=category, overwrites=private_overwrites(guild, role)
+            )
+            forum = adopted.forum or await guild.create_forum(
+                "follow-ups",
+                category=category,
+                overwrites=private_overwrites(guild, role, forum=True),
+            )
+            created += [c for c in (category, text, voice, forum) if c not in adopted.all()]
+            for channel in adopted.all():
+                for target, overwrite in private_overwrites(
+                    guild, role, forum=isinstance(channel, discord.ForumChannel)
+                ).items():
+                    allow, deny = overwrite.pair()
+                    await guild._state.http.edit_channel_permissions(
+                        channel.id,
+                        target.id,
+                        str(allow.value),
+                        str(deny.value),
+                        0 if isinstance(target, discord.Role) else 1,
+                        reason=f"adopted by Balint group {name}",
+                    )
+            await leader.add_roles(role, reason=f"leader of Balint group {name}")
+            return await self._store_group(
+                guild.id,
+                name,
+                timezone,
+                leader.id,
+                role,
+                category,
+                text,
+                voice,
+                forum,
+                [item.id for item in created],
+            )
+        except BaseException as error:
+            await _delete_quietly(created)
+            if isinstance(error, discord.Forbidden):
+                raise MissingBotPermission(
+                    describe_missing(["manage_roles", "manage_channels"])
+                ) from error
+            if isinstance(error, IntegrityError):
+                raise UserFacingError(
+                    f"This server already has a group called **{name}**."
+                ) from error
+            raise
+
+    async def _store_group(
+        self,
+        server_id: int,
+        name: str,
+        timezone: str,
+        leader_id: int,
+        role: discord.Role,
+        category: discord.CategoryChannel,
+        text: discord.TextChannel,
+        voice: discord.VoiceChannel,
+        forum: discord.ForumChannel,
+        created_ids: list[int],
+    ) -> Group:
+        now = self._clock.now()
+        async with self._session_factory() as session:
+            await queries.ensure_server(session, server_id, now)
+            group = Group(
+                server_id=server_id,
+                name=name,
+                timezone=timezone,
+                role_id=role.id,
+                category_id=category.id,
+                text_channel_id=text.id,
+                voice_channel_id=voice.id,
+                forum_channel_id=forum.id,
+                created_discord_ids=created_ids,
+                agreement_text=DEFAULT_AGREEMENT,
+                settings={},
+                created_at=now,
+            )
+            session.add(group)
+            await session.flush()
+            session.add(
+                Membership(
+                    group_id=group.id,
+                    user_id=leader_id,
+                    role=MemberRole.LEADER,
+                    status=MembershipStatus.ACTIVE,
+                    invited_at=now,
+                    joined_at=now,
+                )
+            )
+            await session.commit()
+            return group
+
+    async def archive_group(self, guild: discord.Guild, group: Group) -> None:
+        """Lock the channels (kept readable for the record) and stop everything scheduled."""
+        async with self._session_factory() as session:
+            if await queries.live_meeting(session, group.id) is not None:
+                raise UserFacingError("End the meeting that is running before archiving.")
+            stored = await session.get(Group, group.id)
+            assert stored is not None
+            if stored.archived_at is not None:
+                raise UserFacingError(f"**{group.name}** is already archived.")
+            stored.archived_at = self._clock.now()
+            await session.commit()
+        if group.role_id is None:
+            return
+        read_only = discord.Permissions(view_channel=True, read_message_history=True)
+        channel_ids = (group.text_channel_id, group.voice_channel_id, group.forum_channel_id)
+        try:
+            for channel_id in filter(None, channel_ids):
+                await guild._state.http.edit_channel_permissions(
+                    channel_id,
+                    group.role_id,
+                    str(read_only.value),
+                    str(LOCKED.value),
+                    0,
+                    reason=f"Balint group {group.name} archived",
+                )
+        except discord.Forbidden as error:
+            raise MissingBotPermission(describe_missing(["manage_roles"])) from error
+
+    # Membership and the agreement --------------------------------------------------------
+
+    async def invite(
+        self, group: Group, user: discord.Member | discord.User, role: MemberRole
+    ) -> Membership:
+        """Record an invitation; access comes only when the agreement is accepted."""
+        if user.bot:
+            raise UserFacingError("Bots can't be members of a Balint group.")
+        if not isinstance(user, discord.Member):
+            raise UserFacingError(f"{user.mention} isn't a member of this server.")
+        now = self._clock.now()
+        async with self._session_factory() as session:
+            membership = await queries.membership(session, group.id, user.id)
+            if membership is not None and membership.status == MembershipStatus.ACTIVE:
+                raise UserFacingError(f"{user.mention} is already in **{group.name}**.")
+            if membership is None:
+                membership = Membership(
+                    group_id=group.id,
+                    user_id=user.id,
+                    invited_at=now,
+                    role=role,
+                    status=MembershipStatus.INVITED,
+                )
+                session.add(membership)
+            membership.role = role
+            membership.status = MembershipStatus.INVITED
+            membership.invited_at = now
+            membership.agreement_accepted_at = None
+            membership.left_at = None
+            await session.commit()
+            return membership
+
+    async def accept_agreement(self, guild: discord.Guild, membership_id: int) -> Group:
+        """Activate the membership, then give the role; undone if Discord refuses."""
+        now = self._clock.now()
+        async with self._session_factory() as session:
+            claimed = await session.execute(
+                update(Membership)
+                .where(
+                    Membership.id == membership_id, Membership.status == MembershipStatus.INVITED
+                )
+                .values(status=MembershipStatus.ACTIVE, agreement_accepted_at=now, joined_at=now)
+            )
+            membership = await session.get(Membership, membership_id)
+            group = await session.get(Group, membership.group_id) if membership else None
+            if membership is None or group is None or group.archived_at is not None:
+                raise UserFacingError("This invitation is no longer open.")
+            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+                if membership.status == MembershipStatus.ACTIVE:
+                    return group
+                raise UserFacingError("This invitation is no longer open; ask a leader.")
+            await session.commit()
+        try:
+            assert group.role_id is not None
+            await guild._state.http.add_role(
+                guild.id, membership.user_id, group.role_id, reason="accepted the group agreement"
+            )
+        except discord.HTTPException:
+            async with self._session_factory() as session:
+                await session.execute(
+                    update(Membership)
+                    .where(Membership.id == membership_id)
+                    .values(
+                        status=MembershipStatus.INVITED,
+                        agreement_accepted_at=None,
+                        joined_at=None,
+                    )
+                )
+                await session.commit()
+            raise UserFacingError(
+                "I couldn't give you access to the group just now, so nothing changed. "
+                "Please try again later; the leaders may need to check my permissions."
+            ) from None
+        return group
+
+    async def decline_agreement(self, membership_id: int) -> Group:
+        async with self._session_factory() as session:
+            membership = await session.get(Membership, membership_id)
+            if membership is None or membership.status != MembershipStatus.INVITED:
+                raise UserFacingError("This invitation is no longer open.")
+            membership.status = MembershipStatus.DECLINED
+            group = await session.get(Group, membership.group_id)
+            assert group is not None
+            await session.commit()
+            return group
+
+    async def remove_member(self, guild: discord.Guild, group: Group, user_id: int) -> None:
+        """Take the role and every access away at once, voice included."""
+        async with self._session_factory() as session:
+            membership = await queries.membership(session, group.id, user_id)
+            if membership is None or membership.status not in (
+                MembershipStatus.ACTIVE,
+                MembershipStatus.INVITED,
+            ):
+                raise UserFacingError(f"<@{user_id}> isn't in **{group.name}**.")
+            if (
+                membership.role == MemberRole.LEADER
+                and len(await queries.leader_ids(session, group.id)) == 1
+            ):
+                raise UserFacingError("That is the group's only leader: add another leader first.")
+            was_active = membership.status == MembershipStatus.ACTIVE
+            membership.status = MembershipStatus.REMOVED
+            membership.left_at = self._clock.now()
+            live = await queries.live_meeting(session, group.id)
+            await session.commit()
+        if not was_active:
+            return
+        http = guild._state.http
+        try:
+            if group.role_id is not None:
+                await http.remove_role(guild.id, user_id, group.role_id, reason="left the group")
+            voice_state = _voice_channel_of(guild, user_id)
+            group_rooms = {group.voice_channel_id, live.voice_channel_id if live else None}
+            if voice_state is not None and voice_state in group_rooms:
+                await http.edit_member(guild.id, user_id, channel_id=None, reason="left the group")
+        except discord.Forbidden as error:
+            raise MissingBotPermission(
+                describe_missing(["manage_roles", "move_members"])
+            ) from error
+
+    async def set_agreement(self, group: Group, text: str) -> None:
+        cleaned = text.strip()
+        if not 20 <= len(cleaned) <= 4000:
+            raise UserFacingError("The agreement needs 20 to 4,000 characters.")
+        async with self._session_factory() as session:
+            stored = await session.get(Group, group.id)
+            assert stored is not None
+            stored.agreement_text = cleaned
+            await session.commit()
+
+    async def summary(self, group: Group) -> GroupSummary:
+        async with self._session_factory() as session:
+            return GroupSummary(
+                group=group,
+                memberships=await queries.all_memberships(session, group.id),
+                next_meeting=await queries.next_meeting(session, group.id, self._clock.now()),
+                live_meeting=await queries.live_meeting(session, group.id),
+            )
+
+
+def _voice_channel_of(guild: discord.Guild, user_id: int) -> int | None:
+    state = guild._voice_state_for(user_id)
+    return state.channel.id if state is not None and state.channel is not None else None
+
+
+def _check_bot_can_build(guild: discord.Guild, adopted: AdoptedChannels) -> None:
+    """Refuse before creating anything if the bot could not finish."""
+    missing = [
+        flag
+        for flag in ("manage_roles", "manage_channels", "view_channel")
+        if not getattr(guild.me.guild_permissions, flag)
+    ]
+    if missing:
+        raise MissingBotPermission(describe_missing(missing))
+    for channel in adopted.all():
+        permissions = channel.permissions_for(guild.me)
+        if not (permissions.manage_roles and permissions.view_channel):
+            raise MissingBotPermission(
+                f"I can't manage {channel.mention}: give the bot's role **Manage Permissions** "
+                "and **View Channel** on it, or leave that option out and I'll create a channel."
+            )
+
+
+async def _delete_quietly(created: list[discord.abc.GuildChannel | discord.Role]) -> None:
+    """Undo a half-built group, newest first; failures are logged, not raised."""
+    for item in reversed(created):
+        with contextlib.suppress(discord.HTTPException):
+            await item.delete(reason="group creation failed")
+            continue
+        log.warning(
+            "could not delete %s %s after a failed group creation", type(item).__name__, item.id
+        )

@@ -1,0 +1,214 @@
+"""Channel overwrites the bot changes for a while and must put back exactly.
+
+Every change is written to the database before Discord is asked, so that after
+a crash the open rows say what to undo. The overwrite Discord should hold for a
+target is always derived from the original (what was there before the first
+open change) plus every change still open, so changes can be undone in any order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import discord
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.db.models import OverwriteChange
+from bot.errors import MissingBotPermission
+from bot.permissions import describe_missing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    """An overwrite as Discord stores it; `None` in place of one means 'no overwrite'."""
+
+    allow: int
+    deny: int
+
+
+def combine(original: Overwrite | None, changes: Sequence[OverwriteChange]) -> Overwrite | None:
+    """What Discord should hold: the original with each open change laid over it in order."""
+    if not changes:
+        return original
+    allow, deny = (original.allow, original.deny) if original else (0, 0)
+    for change in changes:
+        allow = (allow & ~change.applied_deny) | change.applied_allow
+        deny = (deny & ~change.applied_allow) | change.applied_deny
+    return Overwrite(allow, deny)
+
+
+def current_overwrite(channel: discord.abc.GuildChannel, target_id: int) -> Overwrite | None:
+    """The overwrite Discord holds now, from discord.py's cache (kept by CHANNEL_UPDATE)."""
+    for target, overwrite in channel.overwrites.items():
+        if target.id == target_id:
+            allow, deny = overwrite.pair()
+            return Overwrite(allow.value, deny.value)
+    return None
+
+
+class OverwriteLedger:
+    """Applies and undoes temporary overwrites, keeping the database and Discord agreed."""
+
+    def __init__(
+        self,
+        http: discord.http.HTTPClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        clock: Clock,
+    ) -> None:
+        self._http = http
+        self._session_factory = session_factory
+        self._clock = clock
+
+    async def apply(
+        self,
+        *,
+        meeting_id: int,
+        channel: discord.abc.GuildChannel,
+        target_id: int,
+        target_is_role: bool,
+        allow: int = 0,
+        deny: int = 0,
+        reason: str,
+    ) -> None:
+        """Lay `allow`/`deny` over the target's overwrite until `restore` takes it off.
+
+        Applying the same change (meeting, channel, target, reason) twice is a no-op.
+        """
+        async with self._session_factory() as session:
+            open_changes = await self._open_for_target(session, channel.id, target_id)
+            if any(c.meeting_id == meeting_id and c.reason == reason for c in open_changes):
+                return
+            original = (
+                _previous(open_changes[0])
+                if open_changes
+                else current_overwrite(channel, target_id)
+            )
+            change = OverwriteChange(
+                meeting_id=meeting_id,
+                channel_id=channel.id,
+                target_id=target_id,
+                target_is_role=target_is_role,
+                previous_allow=original.allow if original else None,
+                previous_deny=original.deny if original else None,
+                applied_allow=allow,
+                applied_deny=deny,
+                reason=reason,
+                applied_at=self._clock.now(),
+            )
+            session.add(change)
+            await session.commit()
+            desired = combine(original, [*open_changes, change])
+            try:
+                await self._put(channel.id, target_id, target_is_role, desired, reason)
+            except (discord.HTTPException, MissingBotPermission):
+                await session.delete(change)
+                await session.commit()
+                raise
+
+    async def restore(self, changes: Sequence[OverwriteChange]) -> list[OverwriteChange]:
+        """Take these changes off Discord; returns those that could not be undone."""
+        failed: list[OverwriteChange] = []
+        for change in changes:
+            try:
+                await self._restore_one(change)
+            except (discord.HTTPException, MissingBotPermission) as error:
+                log.warning(
+                    "could not restore overwrite %s on channel %s: %s",
+                    change.id,
+                    change.channel_id,
+                    type(error).__name__,
+                )
+                failed.append(change)
+        return failed
+
+    async def open_changes(
+        self, *, meeting_id: int | None = None, reason: str | None = None
+    ) -> Sequence[OverwriteChange]:
+        """Changes still in force, oldest first (optionally one meeting's, one reason's)."""
+        query = select(OverwriteChange).where(OverwriteChange.restored_at.is_(None))
+        if meeting_id is not None:
+            query = query.where(OverwriteChange.meeting_id == meeting_id)
+        if reason is not None:
+            query = query.where(OverwriteChange.reason == reason)
+        async with self._session_factory() as session:
+            result = await session.execute(query.order_by(OverwriteChange.id))
+            return result.scalars().all()
+
+    async def _restore_one(self, change: OverwriteChange) -> None:
+        async with self._session_factory() as session:
+            open_changes = await self._open_for_target(session, change.channel_id, change.target_id)
+            if change.id not in {c.id for c in open_changes}:
+                return
+            original = _previous(open_changes[0])
+            remaining = [c for c in open_changes if c.id != change.id]
+            desired = combine(original, remaining)
+            # A channel or target that is gone has nothing left to restore.
+            with contextlib.suppress(discord.NotFound):
+                await self._put(
+                    change.channel_id,
+                    change.target_id,
+                    change.target_is_role,
+                    desired,
+                    f"end of {change.reason}",
+                )
+            stored = await session.get(OverwriteChange, change.id)
+            assert stored is not None
+            stored.restored_at = self._clock.now()
+            # The remaining changes now rest on the same original.
+            for other in remaining:
+                other.previous_allow = change.previous_allow
+                other.previous_deny = change.previous_deny
+            await session.commit()
+
+    async def _open_for_target(
+        self, session: AsyncSession, channel_id: int, target_id: int
+    ) -> list[OverwriteChange]:
+        result = await session.execute(
+            select(OverwriteChange)
+            .where(
+                OverwriteChange.channel_id == channel_id,
+                OverwriteChange.target_id == target_id,
+                OverwriteChange.restored_at.is_(None),
+            )
+            .order_by(OverwriteChange.id)
+        )
+        return list(result.scalars().all())
+
+    async def _put(
+        self,
+        channel_id: int,
+        target_id: int,
+        target_is_role: bool,
+        desired: Overwrite | None,
+        reason: str,
+    ) -> None:
+        try:
+            if desired is None:
+                await self._http.delete_channel_permissions(channel_id, target_id, reason=reason)
+            else:
+                await self._http.edit_channel_permissions(
+                    channel_id,
+                    target_id,
+                    str(desired.allow),
+                    str(desired.deny),
+                    0 if target_is_role else 1,
+                    reason=reason,
+                )
+        except discord.Forbidden as error:
+            raise MissingBotPermission(
+                describe_missing(["manage_roles", "view_channel"])
+                + f" (Discord refused to change <#{channel_id}>.)"
+            ) from error
+
+
+def _previous(change: OverwriteChange) -> Overwrite | None:
+    if change.previous_allow is None or change.previous_deny is None:
+        return None
+    return Overwrite(change.previous_allow, change.previous_deny)

@@ -1,0 +1,411 @@
+"""/group and /room: create groups, manage members and the agreement, rooms and the lobby."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import BalintBot
+from bot.db import queries
+from bot.db.models import Group, MemberRole, Membership, MembershipStatus
+from bot.errors import UserFacingError
+from bot.replies import reply_ephemeral, timestamp
+from bot.services.access import require_leader, require_leader_or_admin, resolve_group
+from bot.services.groups import AdoptedChannels, GroupSummary
+
+ROLE_NAMES = {
+    MemberRole.LEADER: "leader",
+    MemberRole.CO_LEADER: "co-leader",
+    MemberRole.MEMBER: "member",
+}
+STATUS_NAMES = {
+    MembershipStatus.ACTIVE: "agreement accepted",
+    MembershipStatus.INVITED: "invited, agreement not yet accepted",
+    MembershipStatus.DECLINED: "declined",
+    MembershipStatus.REMOVED: "left",
+}
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> tuple[str, ...]:
+    return tuple(sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/")))
+
+
+def zone_choices(current: str) -> list[app_commands.Choice[str]]:
+    """Up to 25 IANA zones matching what was typed, e.g. 'syd' → Australia/Sydney."""
+    needle = current.lower().replace(" ", "_")
+    matches = [zone for zone in _zone_names() if needle in zone.lower()]
+    return [app_commands.Choice(name=zone, value=zone) for zone in matches[:25]]
+
+
+class AgreementButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"agreement:(?P<membership>\d+):(?P<answer>accept|decline)",
+):
+    """Accept / Decline on the agreement DM; works after restarts (state in custom_id)."""
+
+    def __init__(self, membership_id: int, answer: str) -> None:
+        accept = answer == "accept"
+        super().__init__(
+            discord.ui.Button(
+                label="Accept" if accept else "Decline",
+                style=discord.ButtonStyle.success if accept else discord.ButtonStyle.secondary,
+                custom_id=f"agreement:{membership_id}:{answer}",
+            )
+        )
+        self.membership_id = membership_id
+        self.answer = answer
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[discord.ui.View],
+        match: re.Match[str],
+    ) -> AgreementButton:
+        return cls(int(match["membership"]), match["answer"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot = interaction.client
+        assert isinstance(bot, BalintBot)
+        async with bot.session_factory() as session:
+            membership = await session.get(Membership, self.membership_id)
+            group = await session.get(Group, membership.group_id) if membership else None
+        if membership is None or group is None or membership.user_id != interaction.user.id:
+            await reply_ephemeral(interaction, "This invitation isn't yours to answer.")
+            return
+        guild = bot.get_guild(group.server_id)
+        try:
+            if self.answer == "decline":
+                await bot.groups.decline_agreement(self.membership_id)
+                text = f"You declined to join **{group.name}**. A leader can invite you again."
+            else:
+                if guild is None:
+                    raise UserFacingError("I can't reach that group's server right now.")
+                await bot.groups.accept_agreement(guild, self.membership_id)
+                text = (
+                    f"Welcome to **{group.name}**. You accepted the agreement "
+                    f"{timestamp(bot.clock.now())}. The group's channels are open to you: "
+                    f"<#{group.text_channel_id}>."
+                )
+        except UserFacingError as error:
+            await reply_ephemeral(interaction, error.message)
+            return
+        await interaction.response.edit_message(content=text, view=None)
+
+
+def agreement_view(membership_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(AgreementButton(membership_id, "accept"))
+    view.add_item(AgreementButton(membership_id, "decline"))
+    return view
+
+
+def agreement_embed(group: Group, inviter: str | None) -> discord.Embed:
+    intro = (
+        f"{inviter} invited you to the Balint group **{group.name}**."
+        if inviter
+        else f"The agreement of the Balint group **{group.name}**."
+    )
+    embed = discord.Embed(
+        title=f"{group.name}: group agreement", description=f"{intro}\n\n{group.agreement_text}"
+    )
+    embed.set_footer(text="Accept to see the group's channels and join its meetings.")
+    return embed
+
+
+def render_summary(summary: GroupSummary, guild: discord.Guild) -> discord.Embed:
+    group = summary.group
+    embed = discord.Embed(title=group.name, description=f"Time zone: `{group.timezone}`")
+    leaders = [
+        m
+        for m in summary.memberships
+        if m.role != MemberRole.MEMBER and m.status == MembershipStatus.ACTIVE
+    ]
+    embed.add_field(
+        name="Leaders",
+        value=", ".join(f"<@{m.user_id}> ({ROLE_NAMES[m.role]})" for m in leaders) or "none",
+        inline=False,
+    )
+    members = [
+        m
+        for m in summary.memberships
+        if m.role == MemberRole.MEMBER
+        and m.status in (MembershipStatus.ACTIVE, MembershipStatus.INVITED)
+    ]
+    embed.add_field(
+        name=f"Members ({len(members)})",
+        value="\n".join(
+            f"<@{m.user_id}>: {STATUS_NAMES[m.status]}"
+            + (f" {timestamp(m.agreement_accepted_at, 'd')}" if m.agreement_accepted_at else "")
+            for m in members
+        )
+        or "nobody yet: add members with `/group add`",
+        inline=False,
+    )
+    live = summary.live_meeting
+    if live is not None and live.started_at is not None:
+        meeting_text = f"running now, since {timestamp(live.started_at, 'R')}"
+    elif summary.next_meeting is not None:
+        meeting_text = timestamp(summary.next_meeting.scheduled_start)
+    else:
+        meeting_text = "none scheduled (`/schedule set`)"
+    embed.add_field(name="Next meeting", value=meeting_text, inline=False)
+    room = (
+        summary.live_meeting.voice_channel_id if summary.live_meeting else None
+    ) or group.voice_channel_id
+    embed.add_field(name="Room", value=f"<#{room}>" if room else "none", inline=True)
+    embed.add_field(name="Chat", value=f"<#{group.text_channel_id}>", inline=True)
+    embed.add_field(name="Follow-ups", value=f"<#{group.forum_channel_id}>", inline=True)
+    if group.archived_at is not None:
+        embed.set_footer(text="Archived")
+    return embed
+
+
+@app_commands.guild_only()
+class GroupCommands(commands.GroupCog, group_name="group"):
+    """Balint groups: their channels, members and agreement."""
+
+    def __init__(self, bot: BalintBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(AgreementButton)
+
+    async def _group(self, interaction: discord.Interaction, name: str | None) -> Group:
+        assert interaction.guild is not None
+        return await resolve_group(
+            self.bot.session_factory, interaction.guild.id, interaction.channel, name
+        )
+
+    async def group_name_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild is None:
+            return []
+        async with self.bot.session_factory() as session:
+            groups = await queries.groups_of_server(session, interaction.guild.id)
+        return [
+            app_commands.Choice(name=g.name, value=g.name)
+            for g in groups
+            if current.lower() in g.name.lower()
+        ][:25]
+
+    @app_commands.command(name="create")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    @app_commands.describe(
+        name="The group's name, e.g. 'Riverina Tuesday group'",
+        leader="Who leads the group (co-leaders can be added with /group add)",
+        timezone="The group's IANA time zone, e.g. Australia/Sydney",
+        category="Use this existing category instead of creating one",
+        text_channel="Use this existing text channel for the group's chat",
+        voice_channel="Use this existing voice channel as the group's room",
+        forum_channel="Use this existing forum for follow-ups",
+    )
+    async def create(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        leader: discord.Member,
+        timezone: str,
+        category: discord.CategoryChannel | None = None,
+        text_channel: discord.TextChannel | None = None,
+        voice_channel: discord.VoiceChannel | None = None,
+        forum_channel: discord.ForumChannel | None = None,
+    ) -> None:
+        """Create a Balint group with its private role and channels."""
+        assert interaction.guild is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        group = await self.bot.groups.create_group(
+            interaction.guild,
+            name=name,
+            leader=leader,
+            timezone=timezone,
+            adopted=AdoptedChannels(category, text_channel, voice_channel, forum_channel),
+        )
+        await interaction.followup.send(
+            f"Created **{group.name}** (time zone `{group.timezone}`), led by {leader.mention}. "
+            f"Chat <#{group.text_channel_id}>, room <#{group.voice_channel_id}>, follow-ups "
+            f"<#{group.forum_channel_id}>: only the group's members, its leaders and I can see "
+            "them. Next: add members with `/group add` and set the schedule with "
+            "`/schedule set`.",
+            ephemeral=True,
+        )
+
+    @create.autocomplete("timezone")
+    async def create_timezone_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return zone_choices(current)
+
+    @app_commands.command(name="add")
+    @app_commands.describe(
+        member="The person to invite",
+        role="Member (default) or co-leader",
+        group="The group (default: the group of this channel)",
+    )
+    @app_commands.choices(
+        role=[
+            app_commands.Choice(name="member", value="member"),
+            app_commands.Choice(name="co-leader", value="co_leader"),
+        ]
+    )
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        role: str = "member",
+        group: str | None = None,
+    ) -> None:
+        """Invite someone; they get access when they accept the group agreement."""
+        found = await self._group(interaction, group)
+        await require_leader_or_admin(
+            self.bot.session_factory, found, interaction.user, "add members"
+        )
+        membership = await self.bot.groups.invite(found, member, MemberRole(role))
+        await interaction.response.defer(ephemeral=True)
+        try:
+            await member.send(
+                embed=agreement_embed(found, interaction.user.display_name),
+                view=agreement_view(membership.id),
+            )
+            note = "I've sent them the group agreement; they'll get access once they accept it."
+        except discord.HTTPException:
+            note = (
+                "I couldn't DM them (their DMs may be closed). Ask them to run "
+                f"`/group agreement group:{found.name}` in this server to accept it."
+            )
+        await interaction.followup.send(
+            f"Invited {member.mention} to **{found.name}** as {ROLE_NAMES[MemberRole(role)]}. "
+            + note,
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="remove")
+    @app_commands.describe(member="The person to remove", group="The group")
+    async def remove(
+        self, interaction: discord.Interaction, member: discord.User, group: str | None = None
+    ) -> None:
+        """Remove someone from the group: their access ends at once."""
+        assert interaction.guild is not None
+        found = await self._group(interaction, group)
+        await require_leader_or_admin(
+            self.bot.session_factory, found, interaction.user, "remove members"
+        )
+        await interaction.response.defer(ephemeral=True)
+        await self.bot.groups.remove_member(interaction.guild, found, member.id)
+        await interaction.followup.send(
+            f"{member.mention} is no longer in **{found.name}** and can't see its channels.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="agreement")
+    @app_commands.describe(group="The group whose agreement to read")
+    async def agreement(self, interaction: discord.Interaction, group: str | None = None) -> None:
+        """Read the group's agreement, and accept it if you were invited."""
+        found = await self._group(interaction, group)
+        async with self.bot.session_factory() as session:
+            membership = await queries.membership(session, found.id, interaction.user.id)
+        if membership is not None and membership.status == MembershipStatus.INVITED:
+            await interaction.response.send_message(
+                embed=agreement_embed(found, None),
+                view=agreement_view(membership.id),
+                ephemeral=True,
+            )
+            return
+        await interaction.response.send_message(embed=agreement_embed(found, None), ephemeral=True)
+
+    @app_commands.command(name="agreement-edit")
+    @app_commands.describe(group="The group whose agreement to change")
+    async def agreement_edit(
+        self, interaction: discord.Interaction, group: str | None = None
+    ) -> None:
+        """Change the group's agreement (leaders)."""
+        found = await self._group(interaction, group)
+        await require_leader(
+            self.bot.session_factory, found, interaction.user.id, "change the agreement"
+        )
+        await interaction.response.send_modal(AgreementModal(self.bot, found))
+
+    @app_commands.command(name="info")
+    @app_commands.describe(group="The group")
+    async def info(self, interaction: discord.Interaction, group: str | None = None) -> None:
+        """Members, leaders, agreement status, the next meeting and the room."""
+        assert interaction.guild is not None
+        found = await self._group(interaction, group)
+        async with self.bot.session_factory() as session:
+            membership = await queries.membership(session, found.id, interaction.user.id)
+        is_admin = (
+            isinstance(interaction.user, discord.Member)
+            and interaction.user.guild_permissions.manage_guild
+        )
+        if not is_admin and (membership is None or membership.status != MembershipStatus.ACTIVE):
+            raise UserFacingError(f"Only members of **{found.name}** can see who is in it.")
+        summary = await self.bot.groups.summary(found)
+        await interaction.response.send_message(
+            embed=render_summary(summary, interaction.guild), ephemeral=True
+        )
+
+    @app_commands.command(name="archive")
+    @app_commands.describe(group="The group to archive", confirm="Type the group's name to confirm")
+    async def archive(
+        self, interaction: discord.Interaction, confirm: str, group: str | None = None
+    ) -> None:
+        """End a group: channels locked, its record kept for the retention period."""
+        assert interaction.guild is not None
+        found = await self._group(interaction, group)
+        await require_leader_or_admin(
+            self.bot.session_factory, found, interaction.user, "archive the group"
+        )
+        if confirm.strip() != found.name:
+            raise UserFacingError(f"To archive, type the group's name exactly: `{found.name}`.")
+        await interaction.response.defer(ephemeral=True)
+        await self.bot.groups.archive_group(interaction.guild, found)
+        await interaction.followup.send(
+            f"**{found.name}** is archived: its channels are read-only and nothing more will "
+            "be scheduled.",
+            ephemeral=True,
+        )
+
+    for _command in (add, remove, agreement, agreement_edit, info, archive):
+        _command.autocomplete("group")(group_name_autocomplete)
+
+
+class AgreementModal(discord.ui.Modal, title="Group agreement"):
+    text: discord.ui.TextInput[AgreementModal] = discord.ui.TextInput(
+        label="Agreement", style=discord.TextStyle.paragraph, max_length=4000, min_length=20
+    )
+
+    def __init__(self, bot: BalintBot, group: Group) -> None:
+        super().__init__()
+        self.bot = bot
+        self.group = group
+        self.text.default = group.agreement_text
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.bot.groups.set_agreement(self.group, self.text.value)
+        await interaction.response.send_message(
+            f"Saved the agreement of **{self.group.name}**. New members will receive it.",
+            ephemeral=True,
+        )
+
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
+        message = (
+            error.message
+            if isinstance(error, UserFacingError)
+            else "Something went wrong and the agreement was not saved."
+        )
+        await reply_ephemeral(interaction, message)
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, BalintBot)
+    await bot.add_cog(GroupCommands(bot))

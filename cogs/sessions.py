@@ -1,0 +1,556 @@
+"""/session, /phase, /case and /room: the live meeting as leaders and members run it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import BalintBot
+from bot.db.models import Group, Meeting
+from bot.domain.phases import (
+    Phase,
+    PhaseTemplate,
+    Position,
+    describe_position,
+    format_progress,
+    next_position,
+    phase_named,
+    position_for,
+    previous_position,
+)
+from bot.domain.rotation import ProposalReason
+from bot.errors import UserFacingError
+from bot.replies import reply_ephemeral, timestamp
+from bot.services.access import require_leader, require_member, resolve_group
+from bot.services.sessions import MeetingSummary, PanelState, template_of
+
+log = logging.getLogger(__name__)
+
+REASON_TEXT = {
+    ProposalReason.VOLUNTEER: "volunteered",
+    ProposalReason.DUE: "due a turn",
+    ProposalReason.VOLUNTEER_HAD_TURN: "volunteered, had a turn this round",
+    ProposalReason.HAD_TURN: "had a turn this round",
+}
+EXTEND_BUTTON_MINUTES = 5
+
+
+def render_panel(state: PanelState, now: datetime) -> discord.Embed:
+    """The session panel: phase, presenter (named, never pinged), time used and planned."""
+    entry = state.entry
+    planned = timedelta(seconds=entry.planned_seconds)
+    embed = discord.Embed(
+        title=f"{state.group.name}: meeting in progress",
+        description=f"**{describe_position(state.template, state.position)}**",
+        colour=discord.Colour.dark_teal(),
+    )
+    if state.position.case_number is not None:
+        embed.add_field(
+            name="Presenter",
+            value=f"<@{state.presenter_id}>"
+            if state.presenter_id
+            else "not chosen yet (`/case present`)",
+        )
+    embed.add_field(
+        name="Time",
+        value=f"{format_progress(entry.started_at, planned, now)} "
+        f"(ends {timestamp(entry.started_at + planned, 't')})",
+    )
+    if state.position.phase is Phase.DISCUSSION and state.presenter_id:
+        embed.add_field(
+            name="Presenter pushed back",
+            value="The presenter listens in silence until invited back.",
+            inline=False,
+        )
+    embed.set_footer(
+        text=f"Next: {state.next_label}"
+        if state.next_label
+        else "Last phase: end the meeting when you're done."
+    )
+    return embed
+
+
+def panel_view(group_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in ("back", "next", "extend", "end"):
+        view.add_item(PanelButton(group_id, action))
+    return view
+
+
+class PanelButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"panel:(?P<group>\d+):(?P<action>back|next|extend|end)",
+):
+    """The panel's buttons: leaders only, and alive across restarts (state in custom_id)."""
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "back": "◀ Back",
+        "next": "Next ▶",
+        "extend": f"+{EXTEND_BUTTON_MINUTES} min",
+        "end": "End meeting",
+    }
+
+    def __init__(self, group_id: int, action: str) -> None:
+        style = (
+            discord.ButtonStyle.danger
+            if action == "end"
+            else (
+                discord.ButtonStyle.primary if action == "next" else discord.ButtonStyle.secondary
+            )
+        )
+        super().__init__(
+            discord.ui.Button(
+                label=self.LABELS[action], style=style, custom_id=f"panel:{group_id}:{action}"
+            )
+        )
+        self.group_id = group_id
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[discord.ui.View],
+        match: re.Match[str],
+    ) -> PanelButton:
+        return cls(int(match["group"]), match["action"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot = interaction.client
+        assert isinstance(bot, BalintBot)
+        assert interaction.guild is not None
+        cog = bot.get_cog("SessionCommands")
+        assert isinstance(cog, SessionCommands)
+        try:
+            async with bot.session_factory() as session:
+                group = await session.get(Group, self.group_id)
+            if group is None:
+                raise UserFacingError("This meeting's group no longer exists.")
+            await require_leader(bot.session_factory, group, interaction.user.id, "run the meeting")
+            if self.action == "end":
+                await interaction.response.defer(ephemeral=True, thinking=True)
+                summary = await cog.end_meeting(interaction.guild, group)
+                await interaction.followup.send(embed=render_summary(summary), ephemeral=True)
+                return
+            state: PanelState | None
+            if self.action == "extend":
+                state = await bot.sessions.extend(group, EXTEND_BUTTON_MINUTES)
+            else:
+                state = await bot.sessions.move(
+                    interaction.guild,
+                    group,
+                    interaction.user.id,
+                    next_position if self.action == "next" else previous_position,
+                )
+                if state is None:
+                    raise UserFacingError("That was the last phase: press **End meeting**.")
+            await interaction.response.edit_message(
+                embed=render_panel(state, bot.clock.now()), view=panel_view(group.id)
+            )
+        except UserFacingError as error:
+            await reply_ephemeral(interaction, error.message)
+
+
+def render_summary(summary: MeetingSummary) -> discord.Embed:
+    """The leaders' private record of the meeting: cases, presenters, time per phase."""
+    embed = discord.Embed(
+        title=f"{summary.group.name}: meeting summary", colour=discord.Colour.dark_grey()
+    )
+    cases = (
+        "\n".join(
+            f"Case {c.case_number}: {c.label}, presented by <@{c.presenter_id}>"
+            for c in summary.cases
+        )
+        or "No case was presented."
+    )
+    embed.add_field(name="Cases", value=cases, inline=False)
+    rows = "\n".join(
+        f"{row.label}: {_minutes(row.actual)} of {_minutes(row.planned)}" for row in summary.rows
+    )
+    embed.add_field(name="Time per phase", value=rows[:1024] or "—", inline=False)
+    embed.add_field(name="Attended", value=str(len(summary.attendees)))
+    if summary.failures:
+        embed.add_field(
+            name="Needs attention",
+            value="I could not finish: "
+            + "; ".join(summary.failures)[:1000]
+            + ". I'll keep trying.",
+            inline=False,
+        )
+    return embed
+
+
+def _minutes(duration: timedelta) -> str:
+    return f"{round(duration.total_seconds() / 60)} min"
+
+
+@app_commands.guild_only()
+class SessionCommands(commands.Cog):
+    """Running the meeting."""
+
+    session = app_commands.Group(
+        name="session", description="Start and end the meeting", guild_only=True
+    )
+    phase = app_commands.Group(
+        name="phase", description="Move through the meeting's phases", guild_only=True
+    )
+    case = app_commands.Group(name="case", description="Cases and presenters", guild_only=True)
+
+    def __init__(self, bot: BalintBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(PanelButton)
+
+    async def _leader_group(self, interaction: discord.Interaction, action: str) -> Group:
+        assert interaction.guild is not None
+        group = await resolve_group(
+            self.bot.session_factory, interaction.guild.id, interaction.channel, None
+        )
+        await require_leader(self.bot.session_factory, group, interaction.user.id, action)
+        return group
+
+    async def _member_group(self, interaction: discord.Interaction, action: str) -> Group:
+        assert interaction.guild is not None
+        group = await resolve_group(
+            self.bot.session_factory, interaction.guild.id, interaction.channel, None
+        )
+        await require_member(self.bot.session_factory, group, interaction.user.id, action)
+        return group
+
+    # /session --------------------------------------------------------------------------
+
+    @session.command(name="start")
+    async def session_start(self, interaction: discord.Interaction) -> None:
+        """Open the meeting in its room and post the session panel (leaders)."""
+        assert interaction.guild is not None
+        group = await self._leader_group(interaction, "start a meeting")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        meeting = await self.bot.sessions.start(interaction.guild, group, interaction.user.id)
+        await self._post_panel(interaction.guild, group)
+        await interaction.followup.send(
+            f"The meeting has started in <#{meeting.voice_channel_id}>.", ephemeral=True
+        )
+
+    @session.command(name="end")
+    async def session_end(self, interaction: discord.Interaction) -> None:
+        """Close the meeting: silences lifted, the room released, a summary for you (leaders)."""
+        assert interaction.guild is not None
+        group = await self._leader_group(interaction, "end the meeting")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        summary = await self.end_meeting(interaction.guild, group)
+        await interaction.followup.send(embed=render_summary(summary), ephemeral=True)
+
+    async def end_meeting(self, guild: discord.Guild, group: Group) -> MeetingSummary:
+        summary = await self.bot.sessions.end(guild, group)
+        await self._finish_panel(group, summary)
+        return summary
+
+    async def _post_panel(self, guild: discord.Guild, group: Group) -> None:
+        state = await self.bot.sessions.panel_state(group)
+        channel = guild.get_channel(group.text_channel_id or 0)
+        if state is None or not isinstance(channel, discord.TextChannel):
+            return
+        try:
+            message = await channel.send(
+                embed=render_panel(state, self.bot.clock.now()), view=panel_view(group.id)
+            )
+        except discord.HTTPException as error:
+            log.warning("could not post the session panel: HTTP %s", error.status)
+            return
+        await self.bot.sessions.set_panel(state.meeting.id, message.id)
+
+    async def refresh_panel(self, group: Group) -> None:
+        """Edit the panel in place (a handful of times per phase, never every second)."""
+        state = await self.bot.sessions.panel_state(group)
+        if state is None or state.meeting.panel_message_id is None:
+            return
+        channel = self.bot.get_channel(group.text_channel_id or 0)
+        if not isinstance(channel, discord.TextChannel):
+            return
+        try:
+            await channel.get_partial_message(state.meeting.panel_message_id).edit(
+                embed=render_panel(state, self.bot.clock.now()), view=panel_view(group.id)
+            )
+        except discord.HTTPException as error:
+            log.info("could not refresh the session panel: HTTP %s", error.status)
+
+    async def _finish_panel(self, group: Group, summary: MeetingSummary) -> None:
+        channel = self.bot.get_channel(group.text_channel_id or 0)
+        message_id = summary.meeting.panel_message_id
+        if not isinstance(channel, discord.TextChannel) or message_id is None:
+            return
+        embed = discord.Embed(
+            title=f"{group.name}: meeting ended",
+            description=f"Ended {timestamp(self.bot.clock.now())}.",
+        )
+        try:
+            await channel.get_partial_message(message_id).edit(embed=embed, view=None)
+        except discord.HTTPException as error:
+            log.info("could not close the session panel: HTTP %s", error.status)
+
+    # /phase ----------------------------------------------------------------------------
+
+    async def _move(self, interaction: discord.Interaction, choose: object) -> None:
+        assert interaction.guild is not None
+        group = await self._leader_group(interaction, "move the meeting on")
+        state = await self.bot.sessions.move(interaction.guild, group, interaction.user.id, choose)  # type: ignore[arg-type]
+        if state is None:
+            raise UserFacingError("That was the last phase: end the meeting with `/session end`.")
+        await interaction.response.send_message(
+            f"Now: **{describe_position(state.template, state.position)}**.", ephemeral=True
+        )
+        await self.refresh_panel(group)
+
+    @phase.command(name="next")
+    async def phase_next(self, interaction: discord.Interaction) -> None:
+        """Move to the next phase (leaders)."""
+        await self._move(interaction, next_position)
+
+    @phase.command(name="back")
+    async def phase_back(self, interaction: discord.Interaction) -> None:
+        """Go back one phase (leaders)."""
+        await self._move(interaction, previous_position)
+
+    @phase.command(name="set")
+    @app_commands.describe(phase="The phase to go to", case="Which case (1, 2, …) for case phases")
+    async def phase_set(
+        self,
+        interaction: discord.Interaction,
+        phase: str,
+        case: app_commands.Range[int, 1, 4] | None = None,
+    ) -> None:
+        """Jump to a phase (leaders)."""
+
+        def choose(template: PhaseTemplate, current: Position) -> Position:
+            wanted = phase_named(template, phase)
+            number = (
+                case
+                if case is not None
+                else (current.case_number or 1 if wanted.is_per_case else None)
+            )
+            return position_for(template, wanted, number if wanted.is_per_case else None)
+
+        await self._move(interaction, choose)
+
+    @phase_set.autocomplete("phase")
+    async def phase_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        template = PhaseTemplate()
+        if interaction.guild is not None:
+            try:
+                group = await resolve_group(
+                    self.bot.session_factory, interaction.guild.id, interaction.channel, None
+                )
+                template = template_of(group)
+            except UserFacingError:
+                pass
+        return [
+            app_commands.Choice(name=template.title(p), value=p.value)
+            for p in Phase
+            if template.is_enabled(p) and current.lower() in template.title(p).lower()
+        ]
+
+    @phase.command(name="extend")
+    @app_commands.describe(minutes="How many minutes to add to this phase")
+    async def phase_extend(
+        self, interaction: discord.Interaction, minutes: app_commands.Range[int, 1, 30]
+    ) -> None:
+        """Give the current phase more time (leaders)."""
+        group = await self._leader_group(interaction, "extend a phase")
+        state = await self.bot.sessions.extend(group, minutes)
+        await interaction.response.send_message(
+            f"Added {minutes} min to **{describe_position(state.template, state.position)}**.",
+            ephemeral=True,
+        )
+        await self.refresh_panel(group)
+
+    # /case -----------------------------------------------------------------------------
+
+    @case.command(name="offer")
+    @app_commands.describe(label="A short, de-identified label, e.g. 'the silent farmer'")
+    async def case_offer(
+        self, interaction: discord.Interaction, label: app_commands.Range[str, 1, 100]
+    ) -> None:
+        """Volunteer a case for the next meeting; only the leaders see it until presented."""
+        group = await self._member_group(interaction, "offer a case")
+        await self.bot.cases.offer(group, interaction.user.id, label)
+        await interaction.response.send_message(
+            f"Thank you: your case is offered for the next meeting of **{group.name}**. "
+            "Only the leaders can see its label until you present it.",
+            ephemeral=True,
+        )
+
+    @case.command(name="withdraw")
+    async def case_withdraw(self, interaction: discord.Interaction) -> None:
+        """Withdraw the case you offered."""
+        group = await self._member_group(interaction, "withdraw a case")
+        await self.bot.cases.withdraw(group, interaction.user.id)
+        await interaction.response.send_message("Your offer is withdrawn.", ephemeral=True)
+
+    @case.command(name="pass")
+    async def case_pass(self, interaction: discord.Interaction) -> None:
+        """Let your turn to present go by at this meeting."""
+        group = await self._member_group(interaction, "pass a turn")
+        meeting = await self.bot.sessions.live_meeting(group)
+        await self.bot.cases.pass_turn(group, meeting, interaction.user.id)
+        await interaction.response.send_message(
+            "Noted: you pass this time. Your turn comes round again.", ephemeral=True
+        )
+
+    @case.command(name="propose")
+    async def case_propose(self, interaction: discord.Interaction) -> None:
+        """Who has a case? Volunteers first, then who has waited longest (leaders)."""
+        assert interaction.guild is not None
+        group = await self._leader_group(interaction, "see the proposals")
+        present = await self.bot.sessions.present_members(interaction.guild, group)
+        lines = await self.bot.cases.proposals(group, present)
+        text = (
+            "\n".join(
+                f"{n}. <@{line.proposal.member_id}>: {REASON_TEXT[line.proposal.reason]}"
+                + (f" ({line.offered_label})" if line.offered_label else "")
+                for n, line in enumerate(lines, 1)
+            )
+            or "No member is in the room yet."
+        )
+        await interaction.response.send_message(f"**Who has a case?**\n{text}", ephemeral=True)
+
+    @case.command(name="present")
+    @app_commands.describe(
+        member="Who presents",
+        label="A short de-identified label, if they did not offer the case beforehand",
+    )
+    async def case_present(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        label: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        """Choose the presenter of the current case (leaders)."""
+        assert interaction.guild is not None
+        group = await self._leader_group(interaction, "choose the presenter")
+        case, number = await self.bot.sessions.set_presenter(
+            interaction.guild, group, member.id, label
+        )
+        await interaction.response.send_message(
+            f"{member.mention} presents case {number}: {case.label}.", ephemeral=True
+        )
+        await self.refresh_panel(group)
+
+    @case.command(name="list")
+    async def case_list(self, interaction: discord.Interaction) -> None:
+        """The cases offered for the next meeting (leaders)."""
+        group = await self._leader_group(interaction, "see offered cases")
+        offers = await self.bot.cases.offers(group)
+        text = (
+            "\n".join(
+                f"• <@{c.presenter_id}>: {c.label} (offered {timestamp(c.offered_at, 'R')})"
+                for c in offers
+            )
+            or "No case has been offered yet."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    # Events ------------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_phase_cue(self, group_id: int, text: str, advance: bool) -> None:
+        async with self.bot.session_factory() as session:
+            group = await session.get(Group, group_id)
+        if group is None:
+            return
+        channel = self.bot.get_channel(group.text_channel_id or 0)
+        if isinstance(channel, discord.TextChannel):
+            try:
+                await channel.send(text, silent=True)
+            except discord.HTTPException as error:
+                log.info("could not post a phase cue: HTTP %s", error.status)
+        guild = self.bot.get_guild(group.server_id)
+        if advance and guild is not None:
+            with contextlib.suppress(UserFacingError):
+                await self.bot.sessions.move(guild, group, None, next_position)
+        await self.refresh_panel(group)
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        with contextlib.suppress(UserFacingError):
+            await self.bot.sessions.on_voice_change(member, before, after)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        problems = await self.bot.sessions.recover()
+        if problems:
+            log.warning(
+                "recovery left %d problems; they are retried at the next start", len(problems)
+            )
+
+    @commands.Cog.listener()
+    async def on_meeting_recovered(self, meeting_id: int) -> None:
+        async with self.bot.session_factory() as session:
+            meeting = await session.get(Meeting, meeting_id)
+            group = await session.get(Group, meeting.group_id) if meeting else None
+        if group is not None:
+            await self.refresh_panel(group)
+
+
+class RoomCommands(commands.GroupCog, group_name="room"):
+    """The server's shared voice rooms and lobby (server admins)."""
+
+    def __init__(self, bot: BalintBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="pool-add")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def pool_add(
+        self, interaction: discord.Interaction, channel: discord.VoiceChannel
+    ) -> None:
+        """Add a voice channel to the rooms groups can meet in."""
+        assert interaction.guild is not None
+        await self.bot.rooms.add_to_pool(interaction.guild, channel)
+        await interaction.response.send_message(
+            f"{channel.mention} is now in the room pool.", ephemeral=True
+        )
+
+    @app_commands.command(name="pool-remove")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def pool_remove(
+        self, interaction: discord.Interaction, channel: discord.VoiceChannel
+    ) -> None:
+        """Take a voice channel out of the room pool."""
+        assert interaction.guild is not None
+        await self.bot.rooms.remove_from_pool(interaction.guild.id, channel.id)
+        await interaction.response.send_message(f"{channel.mention} left the pool.", ephemeral=True)
+
+    @app_commands.command(name="lobby")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def lobby(
+        self, interaction: discord.Interaction, channel: discord.VoiceChannel | None = None
+    ) -> None:
+        """Set (or clear) the voice channel where members wait before a meeting."""
+        assert interaction.guild is not None
+        await self.bot.rooms.set_lobby(interaction.guild, channel)
+        text = (
+            f"Members waiting in {channel.mention} will be moved into their meeting."
+            if channel
+            else "The lobby is cleared."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, BalintBot)
+    await bot.add_cog(SessionCommands(bot))
+    await bot.add_cog(RoomCommands(bot))
