@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.models import Base
 
+pytest_plugins = ["tests.emulator.fixtures"]
+
 POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
@@ -74,3 +76,4 @@ async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngin
 @pytest.fixture
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_session_factory(engine)
+

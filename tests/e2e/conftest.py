@@ -1,0 +1,176 @@
+"""The end-to-end harness: the real bot, on a fresh database, against the emulator.
+
+`harness` starts the bot (discord.py's real HTTP and gateway code) with a manual
+clock; `harness.people` are simulated Discord users. Helpers act the way a
+person would (running slash commands, clicking buttons) and wait for the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import BalintBot, build_bot
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.db.models import Group
+from tests.emulator.control import Emulator
+from tests.emulator.interactions import InteractionResult
+from tests.emulator.state import ChannelType, Message
+
+# A Monday morning in Sydney (Sunday evening UTC), far from any DST change.
+START = datetime(2026, 5, 10, 21, 0, tzinfo=UTC)
+
+
+@dataclass
+class People:
+    """The simulated people of the test server."""
+
+    admin: int
+    leader: int
+    members: list[int]
+    outsider: int
+    everyone: list[int] = field(default_factory=list)
+
+
+class Harness:
+    """One emulated server with the bot running; helpers to act as its people."""
+
+    def __init__(self, emu: Emulator, engine: AsyncEngine, clock: ManualClock) -> None:
+        self.emu = emu
+        self.engine = engine
+        self.clock = clock
+        self.bot: BalintBot
+        self.guild_id = 0
+        self.lobby_id = 0
+        self.people: People
+
+    async def setup_server(self, member_count: int = 5) -> None:
+        admin = await self.emu.create_user("admin")
+        guild = await self.emu.create_guild("Rural Balint Society", owner=admin.id)
+        self.guild_id = guild.id
+        lobby = await self.emu.create_channel(guild.id, "Lobby", ChannelType.VOICE)
+        self.lobby_id = lobby.id
+        users = [await self.emu.create_user(name) for name in
+                 ["dr-leader", *[f"dr-{i}" for i in range(1, member_count + 1)], "outsider"]]
+        for user in users:
+            await self.emu.add_member(guild.id, user.id)
+        self.people = People(admin=admin.id, leader=users[0].id,
+                             members=[u.id for u in users[1:-1]], outsider=users[-1].id)
+
+    def settings(self) -> Settings:
+        return Settings(_env_file=None, discord_token=SecretStr(self.emu.token),  # type: ignore[call-arg]
+                        database_url="sqlite+aiosqlite:///unused-in-tests.db")
+
+    async def start_bot(self) -> BalintBot:
+        """A new bot process on the same database and emulator; ready when this returns."""
+        bot = build_bot(self.settings(), self.engine, self.clock)
+        await self.emu.start_client(bot)
+        await bot.jobs.wait_idle()
+        self.bot = bot
+        return bot
+
+    async def stop_bot(self, bot: BalintBot | None = None) -> None:
+        await self.emu.stop_client(bot or self.bot)
+
+    async def kill_bot(self, bot: BalintBot | None = None) -> None:
+        """The process dies: no clean-up of ours runs, its timers vanish with it."""
+        bot = bot or self.bot
+        bot.jobs.shutdown()
+        task = self.emu._clients.pop(id(bot), None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await bot.http.close()
+        with contextlib.suppress(Exception):
+            if bot.ws is not None:
+                await bot.ws.close(code=4000)
+
+    async def settle(self) -> None:
+        """Let dispatched events and background jobs finish."""
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            await self.bot.jobs.wait_idle()
+
+    async def advance(self, delta: timedelta) -> None:
+        await self.clock.advance(delta)
+        await self.settle()
+
+    # Acting as people ------------------------------------------------------------------
+
+    async def command(self, user_id: int, command: str, channel_id: int | None = None,
+                      **options: Any) -> InteractionResult:
+        """Run a slash command and wait for the complete (non-deferred) answer."""
+        result = await self.emu.run_command(user_id, self.guild_id, channel_id or
+                                            self.default_channel(), command, **options)
+        await result.final()
+        await self.settle()
+        return result
+
+    def default_channel(self) -> int:
+        return self.lobby_id
+
+    async def create_group(self, name: str = "Tuesday group", timezone: str = "Australia/Sydney",
+                           **options: Any) -> Group:
+        result = await self.command(self.people.admin, "group create", name=name,
+                                    leader=self.people.leader, timezone=timezone, **options)
+        text = answer_text(result)
+        assert "Created" in text, text
+        async with self.bot.session_factory() as session:
+            from sqlalchemy import select
+
+            return (await session.execute(select(Group).where(Group.name == name))).scalar_one()
+
+    async def add_and_accept(self, group: Group, user_id: int, role: str = "member") -> None:
+        """A leader invites someone and they click Accept on the agreement DM."""
+        result = await self.command(self.people.leader, "group add", group.text_channel_id,
+                                    member=user_id, role=role)
+        assert "Invited" in answer_text(result), answer_text(result)
+        dm = self.latest_dm_with_buttons(user_id)
+        accept = await self.emu.click(user_id, dm, button_id(dm, "Accept"))
+        await self.settle()
+        assert "Welcome" in answer_text(accept), answer_text(accept)
+
+    def latest_dm_with_buttons(self, user_id: int) -> Message:
+        return [m for m in self.emu.dms(user_id) if m.components][-1]
+
+
+def answer_text(result: InteractionResult) -> str:
+    """Everything the bot answered: the response, its edits, follow-ups and embeds."""
+    parts: list[str] = []
+    for message in ([result.message] if result.message else []) + result.followups:
+        parts.append(message.content or "")
+        for embed in message.embeds:
+            parts += [embed.get("title", ""), embed.get("description", "")]
+            parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields", [])]
+    return "\n".join(p for p in parts if p)
+
+
+def button_id(message: Message, label: str) -> str:
+    for row in message.components:
+        for component in row.get("components", []):
+            if component.get("label", "").endswith(label) or component.get("label") == label:
+                return str(component["custom_id"])
+    raise AssertionError(f"no button {label!r} on the message")
+
+
+@pytest.fixture
+async def harness(emulator: Emulator, engine: AsyncEngine) -> AsyncIterator[Harness]:
+    """The running bot in a server with an admin, a leader, five members and an outsider."""
+    clock = ManualClock(START)
+    harness = Harness(emulator, engine, clock)
+    await harness.setup_server()
+    await harness.start_bot()
+    yield harness
+    with contextlib.suppress(Exception):
+        await harness.stop_bot()
