@@ -20,6 +20,10 @@ def error_message(error: app_commands.AppCommandError) -> str:
     original = getattr(error, "original", error)
     if isinstance(original, UserFacingError):
         return original.message
+    if isinstance(error, app_commands.TransformerError) and (
+        error.type is discord.AppCommandOptionType.user
+    ):
+        return "That person isn't a member of this server."
     if isinstance(error, app_commands.NoPrivateMessage):
         return messages.NOT_IN_SERVER
     if isinstance(error, app_commands.BotMissingPermissions):

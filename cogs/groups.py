@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 from zoneinfo import available_timezones
 
@@ -13,6 +14,8 @@ from discord.ext import commands
 from bot.app import BalintBot
 from bot.db import queries
 from bot.db.models import Group, MemberRole, Membership, MembershipStatus
+from bot.domain.group_settings import GroupSettings
+from bot.domain.phases import PhaseTemplate
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp
 from bot.services.access import require_leader, require_leader_or_admin, resolve_group
@@ -39,7 +42,10 @@ def _zone_names() -> tuple[str, ...]:
 def zone_choices(current: str) -> list[app_commands.Choice[str]]:
     """Up to 25 IANA zones matching what was typed, e.g. 'syd' → Australia/Sydney."""
     needle = current.lower().replace(" ", "_")
-    matches = [zone for zone in _zone_names() if needle in zone.lower()]
+    matches = sorted(
+        (zone for zone in _zone_names() if needle in zone.lower()),
+        key=lambda zone: (not zone.lower().rsplit("/", 1)[-1].startswith(needle), zone),
+    )
     return [app_commands.Choice(name=zone, value=zone) for zone in matches[:25]]
 
 
@@ -97,6 +103,10 @@ class AgreementButton(
             await reply_ephemeral(interaction, error.message)
             return
         await interaction.response.edit_message(content=text, view=None)
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
 
 
 def agreement_view(membership_id: int) -> discord.ui.View:
@@ -373,7 +383,62 @@ class GroupCommands(commands.GroupCog, group_name="group"):
             ephemeral=True,
         )
 
-    for _command in (add, remove, agreement, agreement_edit, info, archive):
+    @app_commands.command(name="settings")
+    @app_commands.describe(
+        use_room_pool="Meet in a free room from the server's pool instead of the group's room",
+        return_to_lobby="Move members back to the lobby when the meeting ends",
+        listening_mode="Only the presenter and leaders may speak during the presentation",
+        auto_advance="Move to the next phase by itself when a phase's time is up",
+        group="The group",
+    )
+    async def settings(
+        self,
+        interaction: discord.Interaction,
+        use_room_pool: bool | None = None,
+        return_to_lobby: bool | None = None,
+        listening_mode: bool | None = None,
+        auto_advance: bool | None = None,
+        group: str | None = None,
+    ) -> None:
+        """See or change how the group's meetings run (leaders)."""
+        found = await self._group(interaction, group)
+        await require_leader(
+            self.bot.session_factory, found, interaction.user.id, "change the group's settings"
+        )
+        room_changes = {
+            key: value
+            for key, value in (
+                ("use_room_pool", use_room_pool),
+                ("return_to_lobby", return_to_lobby),
+            )
+            if value is not None
+        }
+
+        def change(current: GroupSettings) -> GroupSettings:
+            template = PhaseTemplate.from_dict(current.phase_template)
+            template = replace(
+                template,
+                listening_mode=template.listening_mode
+                if listening_mode is None
+                else listening_mode,
+                auto_advance=template.auto_advance if auto_advance is None else auto_advance,
+            )
+            return current.with_changes(**room_changes, phase_template=template.to_dict())
+
+        updated = await self.bot.groups.update_settings(found, change)
+        template = PhaseTemplate.from_dict(updated.phase_template)
+        await interaction.response.send_message(
+            f"**{found.name}** settings:\n"
+            f"• room: {'a free room from the pool' if updated.use_room_pool else 'its own room'}\n"
+            f"• back to the lobby after meetings: {_yes(updated.return_to_lobby)}\n"
+            f"• listening mode during presentations: {_yes(template.listening_mode)}\n"
+            f"• phases move on by themselves: {_yes(template.auto_advance)}\n"
+            f"• meeting length: {int(template.meeting_length().total_seconds() // 60)} min, "
+            f"{template.cases} cases",
+            ephemeral=True,
+        )
+
+    for _command in (add, remove, agreement, agreement_edit, info, archive, settings):
         _command.autocomplete("group")(group_name_autocomplete)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.db import queries
 from bot.db.models import Group, Meeting, MemberRole, Membership, MembershipStatus
+from bot.domain.group_settings import GroupSettings, SettingsError
+from bot.domain.phases import TemplateError
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.messages import DEFAULT_AGREEMENT
 from bot.permissions import describe_missing
@@ -24,20 +27,19 @@ log = logging.getLogger(__name__)
 
 MAX_GROUP_NAME = 60
 
-# What members may do in their group's channels; the forum only takes replies from them.
-MEMBER_ALLOW = discord.Permissions(
+# What the group's role and the bot are allowed in each kind of channel. Voice
+# permissions exist only in voice channels (and categories, which hold both kinds):
+# Discord refuses an overwrite that grants a text channel a voice permission.
+MEMBER_TEXT = discord.Permissions(
     view_channel=True,
-    connect=True,
-    speak=True,
     send_messages=True,
     send_messages_in_threads=True,
     read_message_history=True,
     add_reactions=True,
 )
-# The bot keeps what it needs inside a private category, whatever @everyone is denied.
-BOT_ALLOW = discord.Permissions(
+MEMBER_VOICE = discord.Permissions(view_channel=True, connect=True, speak=True)
+BOT_TEXT = discord.Permissions(
     view_channel=True,
-    connect=True,
     send_messages=True,
     send_messages_in_threads=True,
     create_public_threads=True,
@@ -45,17 +47,37 @@ BOT_ALLOW = discord.Permissions(
     embed_links=True,
     read_message_history=True,
     manage_messages=True,
-    move_members=True,
+    add_reactions=True,
 )
-HIDDEN = discord.Permissions(view_channel=True, connect=True)
-LOCKED = discord.Permissions(
+BOT_VOICE = discord.Permissions(view_channel=True, connect=True, move_members=True, speak=True)
+# In a forum, "send messages" means starting posts: the bot opens one per case.
+FORUM_MEMBER_DENY = discord.Permissions(send_messages=True, create_public_threads=True)
+
+
+class ChannelKind(enum.Enum):
+    CATEGORY = "category"
+    TEXT = "text"
+    VOICE = "voice"
+    FORUM = "forum"
+
+
+def kind_of(channel: discord.abc.GuildChannel) -> ChannelKind:
+    if isinstance(channel, discord.CategoryChannel):
+        return ChannelKind.CATEGORY
+    if isinstance(channel, discord.VoiceChannel):
+        return ChannelKind.VOICE
+    if isinstance(channel, discord.ForumChannel):
+        return ChannelKind.FORUM
+    return ChannelKind.TEXT
+
+
+TEXT_LOCKED = discord.Permissions(
     send_messages=True,
     send_messages_in_threads=True,
     create_public_threads=True,
     add_reactions=True,
-    connect=True,
-    speak=True,
 )
+VOICE_LOCKED = discord.Permissions(connect=True, speak=True)
 
 
 @dataclass(frozen=True)
@@ -100,21 +122,27 @@ def validate_group_name(name: str) -> str:
 
 
 def private_overwrites(
-    guild: discord.Guild, role: discord.Role, *, forum: bool = False
+    guild: discord.Guild, role: discord.Role, kind: ChannelKind
 ) -> dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]:
     """Hidden from everyone but the group's role and the bot."""
-    member_allow = MEMBER_ALLOW
-    member_deny = discord.Permissions.none()
-    if forum:
-        # In a forum, "send messages" means starting posts: the bot opens one per case.
-        member_deny = discord.Permissions(send_messages=True, create_public_threads=True)
-        member_allow = discord.Permissions(MEMBER_ALLOW.value & ~member_deny.value)
+    voice = kind in (ChannelKind.VOICE, ChannelKind.CATEGORY)
+    text = kind is not ChannelKind.VOICE
+    member_allow = (MEMBER_VOICE.value if voice else 0) | (MEMBER_TEXT.value if text else 0)
+    member_deny = FORUM_MEMBER_DENY.value if kind is ChannelKind.FORUM else 0
+    member_allow &= ~member_deny
+    bot_allow = (BOT_VOICE.value if voice else 0) | (BOT_TEXT.value if text else 0)
+    hidden = discord.Permissions(view_channel=True, connect=voice)
+    # In this order, so that editing an existing channel never hides it from the bot midway.
     return {
-        guild.default_role: discord.PermissionOverwrite.from_pair(
-            discord.Permissions.none(), HIDDEN
+        guild.me: discord.PermissionOverwrite.from_pair(
+            discord.Permissions(bot_allow), discord.Permissions.none()
         ),
-        role: discord.PermissionOverwrite.from_pair(member_allow, member_deny),
-        guild.me: discord.PermissionOverwrite.from_pair(BOT_ALLOW, discord.Permissions.none()),
+        role: discord.PermissionOverwrite.from_pair(
+            discord.Permissions(member_allow), discord.Permissions(member_deny)
+        ),
+        guild.default_role: discord.PermissionOverwrite.from_pair(
+            discord.Permissions.none(), hidden
+        ),
     }
 
 
@@ -153,24 +181,28 @@ class GroupService:
             )
             created.append(role)
             category = adopted.category or await guild.create_category(
-                name, overwrites=private_overwrites(guild, role), reason="Balint group"
+                name,
+                overwrites=private_overwrites(guild, role, ChannelKind.CATEGORY),
+                reason="Balint group",
             )
             text = adopted.text or await guild.create_text_channel(
-                "group-chat", category=category, overwrites=private_overwrites(guild, role)
+                "group-chat",
+                category=category,
+                overwrites=private_overwrites(guild, role, ChannelKind.TEXT),
             )
             voice = adopted.voice or await guild.create_voice_channel(
-                "meeting-room", category=category, overwrites=private_overwrites(guild, role)
+                "meeting-room",
+                category=category,
+                overwrites=private_overwrites(guild, role, ChannelKind.VOICE),
             )
             forum = adopted.forum or await guild.create_forum(
                 "follow-ups",
                 category=category,
-                overwrites=private_overwrites(guild, role, forum=True),
+                overwrites=private_overwrites(guild, role, ChannelKind.FORUM),
             )
             created += [c for c in (category, text, voice, forum) if c not in adopted.all()]
             for channel in adopted.all():
-                for target, overwrite in private_overwrites(
-                    guild, role, forum=isinstance(channel, discord.ForumChannel)
-                ).items():
+                for target, overwrite in private_overwrites(guild, role, kind_of(channel)).items():
                     allow, deny = overwrite.pair()
                     await guild._state.http.edit_channel_permissions(
                         channel.id,
@@ -251,7 +283,7 @@ class GroupService:
             return group
 
     async def archive_group(self, guild: discord.Guild, group: Group) -> None:
-        """Lock the channels (kept readable for the record) and stop everything scheduled."""
+        """Lock the channels (kept readable for the record), then mark the group archived."""
         async with self._session_factory() as session:
             if await queries.live_meeting(session, group.id) is not None:
                 raise UserFacingError("End the meeting that is running before archiving.")
@@ -259,24 +291,30 @@ class GroupService:
             assert stored is not None
             if stored.archived_at is not None:
                 raise UserFacingError(f"**{group.name}** is already archived.")
-            stored.archived_at = self._clock.now()
-            await session.commit()
-        if group.role_id is None:
-            return
-        read_only = discord.Permissions(view_channel=True, read_message_history=True)
-        channel_ids = (group.text_channel_id, group.voice_channel_id, group.forum_channel_id)
+        read_only = discord.Permissions(view_channel=True, read_message_history=True).value
+        locks = (
+            (group.text_channel_id, TEXT_LOCKED),
+            (group.forum_channel_id, TEXT_LOCKED),
+            (group.voice_channel_id, VOICE_LOCKED),
+        )
         try:
-            for channel_id in filter(None, channel_ids):
-                await guild._state.http.edit_channel_permissions(
-                    channel_id,
-                    group.role_id,
-                    str(read_only.value),
-                    str(LOCKED.value),
-                    0,
-                    reason=f"Balint group {group.name} archived",
-                )
+            for channel_id, locked in locks:
+                if channel_id is not None and group.role_id is not None:
+                    await guild._state.http.edit_channel_permissions(
+                        channel_id,
+                        group.role_id,
+                        str(read_only),
+                        str(locked.value),
+                        0,
+                        reason=f"Balint group {group.name} archived",
+                    )
         except discord.Forbidden as error:
             raise MissingBotPermission(describe_missing(["manage_roles"])) from error
+        async with self._session_factory() as session:
+            stored = await session.get(Group, group.id)
+            assert stored is not None
+            stored.archived_at = self._clock.now()
+            await session.commit()
 
     # Membership and the agreement --------------------------------------------------------
 
@@ -407,6 +445,22 @@ class GroupService:
             assert stored is not None
             stored.agreement_text = cleaned
             await session.commit()
+
+    async def update_settings(
+        self, group: Group, change: Callable[[GroupSettings], GroupSettings]
+    ) -> GroupSettings:
+        """Apply a validated change to the group's stored settings."""
+        try:
+            async with self._session_factory() as session:
+                stored = await session.get(Group, group.id)
+                assert stored is not None
+                updated = change(GroupSettings.from_dict(stored.settings))
+                stored.settings = updated.to_dict()
+                await session.commit()
+        except (SettingsError, TemplateError) as error:
+            raise UserFacingError(str(error)) from None
+        group.settings = updated.to_dict()
+        return updated
 
     async def summary(self, group: Group) -> GroupSummary:
         async with self._session_factory() as session:
