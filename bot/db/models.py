@@ -204,6 +204,10 @@ class Meeting(Base):
     status: Mapped[MeetingStatus] = mapped_column(_enum(MeetingStatus), index=True)
     # Why the start differs from the rule's wall-clock time (DST gap or overlap), if it does.
     schedule_note: Mapped[str | None] = mapped_column(String(40))
+    # When a moved meeting was first due; NULL if it was never moved.
+    moved_from: Mapped[datetime | None]
+    # Bumped at every change, so a calendar that imported the meeting takes the update.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
     voice_channel_id: Mapped[int | None] = _discord_id(nullable=True)
     discord_event_id: Mapped[int | None] = _discord_id(nullable=True)
     panel_message_id: Mapped[int | None] = _discord_id(nullable=True)
@@ -311,6 +315,8 @@ class FollowUp(Base):
     posted_message_id: Mapped[int | None] = _discord_id(nullable=True)
     posted_at: Mapped[datetime | None]
     post_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set while one process makes the forum post match this row, so two never both post it.
+    sync_claimed_at: Mapped[datetime | None]
 
 
 class FollowUpPrompt(Base):

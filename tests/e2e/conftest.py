@@ -168,9 +168,42 @@ def button_id(message: Message, label: str) -> str:
 async def harness(emulator: Emulator, engine: AsyncEngine) -> AsyncIterator[Harness]:
     """The running bot in a server with an admin, a leader, five members and an outsider."""
     clock = ManualClock(START)
+    # Discord's own notion of "now" (message timestamps, "event starts in the past")
+    # follows the test's clock, as it would follow the real one.
+    emulator.state.now = clock.now
     harness = Harness(emulator, engine, clock)
     await harness.setup_server()
     await harness.start_bot()
     yield harness
     with contextlib.suppress(Exception):
         await harness.stop_bot()
+
+
+async def meeting_group(harness: Harness, *, members: int = 4, name: str = "Tuesday group",
+                        in_voice: bool = True) -> Group:
+    """A group with `members` accepted members and its leader, all in its room if asked."""
+    group = await harness.create_group(name=name)
+    for user_id in harness.people.members[:members]:
+        await harness.add_and_accept(group, user_id)
+    if in_voice:
+        for user_id in [harness.people.leader, *harness.people.members[:members]]:
+            await harness.emu.join_voice(user_id, group.voice_channel_id or 0)
+    return group
+
+
+async def leader_says(harness: Harness, group: Group, command: str,
+                      **options: Any) -> InteractionResult:
+    """The leader runs a command in the group's own text channel."""
+    return await harness.command(harness.people.leader, command, group.text_channel_id,
+                                 **options)
+
+
+async def to_discussion(harness: Harness, group: Group, presenter: int) -> None:
+    """Start the meeting, choose the presenter of case 1 and push them back."""
+    started = await leader_says(harness, group, "session start")
+    assert "has started" in answer_text(started), answer_text(started)
+    chosen = await leader_says(harness, group, "case present", member=presenter,
+                               label="the farmer who would not rest")
+    assert "presents case 1" in answer_text(chosen), answer_text(chosen)
+    moved = await leader_says(harness, group, "phase set", phase="discussion")
+    assert "Discussion" in answer_text(moved), answer_text(moved)

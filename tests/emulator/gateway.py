@@ -1,4 +1,4 @@
-"""The websocket gateway: handshake, heartbeats, dispatch with sequence numbers, resume, chunking."""
+"""The websocket gateway: handshake, heartbeats, sequenced dispatch, resume, chunking."""
 
 from __future__ import annotations
 
@@ -59,8 +59,7 @@ _MESSAGE_EVENTS = frozenset(
 def wants(intents: int, event: str, data: dict[str, Any]) -> bool:
     """Whether a session with these intents receives the event (unlisted events always go)."""
     if event in _MESSAGE_EVENTS:
-        needed = GUILD_MESSAGES if data.get("guild_id") else DIRECT_MESSAGES
-        return bool(intents & needed)
+        return bool(intents & (GUILD_MESSAGES if data.get("guild_id") else DIRECT_MESSAGES))
     needed = _EVENT_INTENT.get(event)
     return needed is None or bool(intents & needed)
 
@@ -180,7 +179,8 @@ class Gateway:
         for guild_id in guild_ids:
             guild = self.state.guilds[int(guild_id)]
             members = [
-                m for m in guild.members.values()
+                m
+                for m in guild.members.values()
                 if (not user_ids or m.user_id in user_ids)
                 and self.state.users[m.user_id].username.lower().startswith(query)
             ]
@@ -216,7 +216,7 @@ class Gateway:
                 await self._emit(session, event, self._visible(session, event, data))
 
     def _visible(self, session: Session, event: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Without MESSAGE_CONTENT a bot sees guild messages empty unless it wrote or is mentioned."""
+        """Without MESSAGE_CONTENT guild messages arrive empty unless by or mentioning the bot."""
         if event not in ("MESSAGE_CREATE", "MESSAGE_UPDATE") or session.intents & MESSAGE_CONTENT:
             return data
         author = data.get("author", {}).get("id")

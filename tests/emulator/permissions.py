@@ -37,13 +37,16 @@ class P(IntFlag):
     MUTE_MEMBERS = 1 << 22
     DEAFEN_MEMBERS = 1 << 23
     MOVE_MEMBERS = 1 << 24
+    CHANGE_NICKNAME = 1 << 26
     MANAGE_NICKNAMES = 1 << 27
     MANAGE_ROLES = 1 << 28
+    USE_APPLICATION_COMMANDS = 1 << 31
     MANAGE_EVENTS = 1 << 33
     MANAGE_THREADS = 1 << 34
     CREATE_PUBLIC_THREADS = 1 << 35
     CREATE_PRIVATE_THREADS = 1 << 36
     SEND_MESSAGES_IN_THREADS = 1 << 38
+    MODERATE_MEMBERS = 1 << 40
     CREATE_EVENTS = 1 << 44
 
 
@@ -54,9 +57,21 @@ VOICE = 321607217185536
 # Guild-wide permissions (as the Discord client treats them); the rest are channel-scoped
 # and removed without VIEW_CHANNEL.
 GUILD_ONLY = int(
-    P.KICK_MEMBERS | P.BAN_MEMBERS | P.ADMINISTRATOR | P.MANAGE_GUILD | P.VIEW_AUDIT_LOG
-    | (1 << 19) | (1 << 26) | P.MANAGE_NICKNAMES | (1 << 30) | P.MANAGE_EVENTS | (1 << 40)
-    | (1 << 41) | (1 << 43) | P.CREATE_EVENTS | (1 << 48)
+    P.KICK_MEMBERS
+    | P.BAN_MEMBERS
+    | P.ADMINISTRATOR
+    | P.MANAGE_GUILD
+    | P.VIEW_AUDIT_LOG
+    | (1 << 19)
+    | P.CHANGE_NICKNAME
+    | P.MANAGE_NICKNAMES
+    | (1 << 30)
+    | P.MANAGE_EVENTS
+    | P.MODERATE_MEMBERS
+    | (1 << 41)
+    | (1 << 43)
+    | P.CREATE_EVENTS
+    | (1 << 48)
 )
 ALL_CHANNEL = ALL & ~GUILD_ONLY
 # A timed-out member keeps only these.
@@ -106,13 +121,15 @@ def _apply_timeout(perms: int, guild: Guild, user_id: int) -> int:
     return perms
 
 
-def channel_permissions(guild: Guild, channel: Channel, parent: Channel | None, user_id: int) -> int:
+def channel_permissions(
+    guild: Guild, channel: Channel, parent: Channel | None, user_id: int
+) -> int:
     """Effective permissions of a member in a channel (threads use their parent's overwrites)."""
     base = base_permissions(guild, user_id)
-    if base == ALL:
-        return ALL
     source = parent if channel.is_thread and parent is not None else channel
-    perms = _apply_timeout(_overwritten(base, guild, source, user_id), guild, user_id)
+    perms = base
+    if base != ALL:  # owner and administrators skip overwrites
+        perms = _apply_timeout(_overwritten(base, guild, source, user_id), guild, user_id)
     send_flag = P.SEND_MESSAGES_IN_THREADS if channel.is_thread else P.SEND_MESSAGES
     if source.type != ChannelType.CATEGORY or channel.is_thread:
         if not perms & send_flag:

@@ -1,4 +1,4 @@
-"""In-memory Discord objects: the single source of truth the REST, gateway and control APIs share."""
+"""In-memory Discord objects: the one source of truth for REST, gateway and control APIs."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ class SnowflakeGenerator:
                     self._increment = 0
             else:
                 self._last_ms, self._increment = now, 0
-            return ((self._last_ms - DISCORD_EPOCH_MS) << 22) | (1 << 17) | (1 << 12) | self._increment
+            return (
+                ((self._last_ms - DISCORD_EPOCH_MS) << 22) | (1 << 17) | (1 << 12) | self._increment
+            )
 
 
 def iso(moment: dt.datetime) -> str:

@@ -1,0 +1,212 @@
+"""The live meeting end to end: phases, the presenter's silence, the panel, the record."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import discord
+from sqlalchemy import select
+
+from bot.db.models import Attendance, Meeting, MeetingStatus, OverwriteChange, PhaseLogEntry
+from tests.e2e.conftest import (
+    Harness,
+    answer_text,
+    button_id,
+    leader_says,
+    meeting_group,
+    to_discussion,
+)
+
+SEND = discord.Permissions(send_messages=True).value
+READ = discord.Permissions(view_channel=True, read_message_history=True).value
+HEAR = discord.Permissions(view_channel=True, connect=True).value
+
+
+def panel(harness: Harness, channel_id: int | None) -> object:
+    messages = [m for m in harness.emu.messages(channel_id or 0) if m.components]
+    assert messages, "no session panel was posted"
+    return messages[-1]
+
+
+async def test_start_posts_the_panel_and_records_who_is_present(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    result = await leader_says(harness, group, "session start")
+    assert result.ephemeral
+    posted = panel(harness, group.text_channel_id)
+    embed = posted.embeds[0]  # type: ignore[attr-defined]
+    assert "meeting in progress" in embed["title"]
+    assert "Check-in" in embed["description"]
+    async with harness.bot.session_factory() as session:
+        meeting = (await session.execute(select(Meeting))).scalar_one()
+        present = set((await session.execute(select(Attendance.user_id))).scalars().all())
+    assert meeting.status == MeetingStatus.LIVE
+    assert meeting.panel_message_id == posted.id  # type: ignore[attr-defined]
+    assert present == {harness.people.leader, *harness.people.members[:4]}
+
+
+async def test_presenter_cannot_speak_or_write_during_the_discussion(harness: Harness) -> None:
+    """Pushed back: no SPEAK (by the emulator's voice rule), no writing; still hears and reads."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await to_discussion(harness, group, presenter)
+    assert not harness.emu.can_speak(presenter)
+    assert all(harness.emu.can_speak(m) for m in harness.people.members[1:4])
+    assert harness.emu.can_speak(harness.people.leader)
+    text_perms = harness.emu.permissions_for(presenter, group.text_channel_id or 0)
+    assert not text_perms & SEND
+    assert text_perms & READ == READ
+    assert harness.emu.permissions_for(presenter, group.voice_channel_id or 0) & HEAR == HEAR
+    assert harness.emu.voice_channel_of(presenter) == group.voice_channel_id
+    others = harness.emu.permissions_for(harness.people.members[1], group.text_channel_id or 0)
+    assert others & SEND
+
+
+async def test_presenter_speaks_again_when_invited_back(harness: Harness) -> None:
+    """Leaving the discussion restores exactly the overwrites that were there before."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    before_text = dict(harness.emu.overwrites(group.text_channel_id or 0))
+    before_voice = dict(harness.emu.overwrites(group.voice_channel_id or 0))
+    await to_discussion(harness, group, presenter)
+    back = await leader_says(harness, group, "phase next")
+    assert "Presenter returns" in answer_text(back) or "returns" in answer_text(back).lower()
+    assert harness.emu.can_speak(presenter)
+    assert harness.emu.permissions_for(presenter, group.text_channel_id or 0) & SEND
+    assert harness.emu.overwrites(group.text_channel_id or 0) == before_text
+    assert harness.emu.overwrites(group.voice_channel_id or 0) == before_voice
+
+
+async def test_presenters_own_overwrite_is_restored_exactly(harness: Harness) -> None:
+    """An overwrite the presenter already had (here: no embeds) survives the silence."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    no_embeds = discord.Permissions(embed_links=True).value
+    await harness.emu.set_overwrite(group.text_channel_id or 0, presenter, deny=no_embeds)
+    original = harness.emu.overwrites(group.text_channel_id or 0)[presenter]
+    await to_discussion(harness, group, presenter)
+    silenced = harness.emu.overwrites(group.text_channel_id or 0)[presenter]
+    assert silenced.deny & SEND
+    assert silenced.deny & no_embeds
+    await leader_says(harness, group, "phase next")
+    assert harness.emu.overwrites(group.text_channel_id or 0)[presenter] == original
+
+
+async def test_rejoining_during_the_silence_stays_silent(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await to_discussion(harness, group, presenter)
+    await harness.emu.leave_voice(presenter)
+    await harness.settle()
+    await harness.emu.join_voice(presenter, group.voice_channel_id or 0)
+    await harness.settle()
+    assert not harness.emu.can_speak(presenter)
+
+
+async def test_presenter_joining_late_is_silent_on_joining(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await harness.emu.leave_voice(presenter)
+    await harness.settle()
+    await to_discussion(harness, group, presenter)
+    await harness.emu.join_voice(presenter, group.voice_channel_id or 0)
+    await harness.settle()
+    assert not harness.emu.can_speak(presenter)
+    await leader_says(harness, group, "phase next")
+    assert harness.emu.can_speak(presenter)
+
+
+async def test_sole_leader_presenting_is_silenced_but_keeps_the_commands(
+    harness: Harness,
+) -> None:
+    group = await meeting_group(harness)
+    leader = harness.people.leader
+    await to_discussion(harness, group, leader)
+    assert not harness.emu.can_speak(leader)
+    back = await leader_says(harness, group, "phase next")
+    assert back.ephemeral
+    assert harness.emu.can_speak(leader)
+
+
+async def test_panel_buttons_move_phases_for_leaders_only(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    await leader_says(harness, group, "session start")
+    posted = panel(harness, group.text_channel_id)
+    refused = await harness.emu.click(harness.people.members[0], posted,  # type: ignore[arg-type]
+                                      button_id(posted, "Next ▶"))  # type: ignore[arg-type]
+    assert "Only the leaders" in answer_text(refused)
+    moved = await harness.emu.click(harness.people.leader, posted,  # type: ignore[arg-type]
+                                    button_id(posted, "Next ▶"))  # type: ignore[arg-type]
+    await harness.settle()
+    assert "Follow-ups" in answer_text(moved)
+    async with harness.bot.session_factory() as session:
+        meeting = (await session.execute(select(Meeting))).scalar_one()
+    assert meeting.current_phase == "follow_ups"
+
+
+async def test_cues_two_minutes_before_and_at_the_end_of_a_phase(harness: Harness) -> None:
+    """Check-in is planned for 5 minutes: a quiet cue at 3 and at 5; no auto-advance."""
+    group = await meeting_group(harness)
+    await leader_says(harness, group, "session start")
+    channel = group.text_channel_id or 0
+    count = len(harness.emu.messages(channel))
+    await harness.advance(timedelta(minutes=2, seconds=59))
+    assert len(harness.emu.messages(channel)) == count
+    await harness.advance(timedelta(seconds=1))
+    assert "Two minutes left" in harness.emu.messages(channel)[-1].content
+    await harness.advance(timedelta(minutes=2))
+    assert "planned time" in harness.emu.messages(channel)[-1].content
+    async with harness.bot.session_factory() as session:
+        meeting = (await session.execute(select(Meeting))).scalar_one()
+    assert meeting.current_phase == "check_in"
+
+
+async def test_end_restores_everything_and_summarises_for_the_leader(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await to_discussion(harness, group, presenter)
+    await harness.advance(timedelta(minutes=10))
+    ended = await leader_says(harness, group, "session end")
+    text = answer_text(ended)
+    assert ended.ephemeral
+    assert "the farmer who would not rest" in text
+    assert "Discussion" in text
+    assert harness.emu.can_speak(presenter)
+    async with harness.bot.session_factory() as session:
+        meeting = (await session.execute(select(Meeting))).scalar_one()
+        open_entries = (await session.execute(select(PhaseLogEntry).where(
+            PhaseLogEntry.ended_at.is_(None)))).scalars().all()
+        open_changes = (await session.execute(select(OverwriteChange).where(
+            OverwriteChange.restored_at.is_(None)))).scalars().all()
+    assert meeting.status == MeetingStatus.ENDED
+    assert open_entries == []
+    assert open_changes == []
+
+
+async def test_refusals_change_nothing(harness: Harness) -> None:
+    """Non-leaders, a second start, ending nothing, an unknown phase, a non-member presenter."""
+    group = await meeting_group(harness)
+    member = harness.people.members[0]
+    not_leader = await harness.command(member, "session start", group.text_channel_id)
+    assert "Only the leaders of **Tuesday group** can start a meeting" in answer_text(not_leader)
+    nothing = await leader_says(harness, group, "session end")
+    assert "has no meeting running" in answer_text(nothing)
+    await leader_says(harness, group, "session start")
+    again = await leader_says(harness, group, "session start")
+    assert "already meeting" in answer_text(again)
+    unknown = await leader_says(harness, group, "phase set", phase="interrogation")
+    assert "phase" in answer_text(unknown).lower()
+    stranger = await leader_says(harness, group, "case present",
+                                 member=harness.people.outsider, label="a case")
+    assert "isn't a member" in answer_text(stranger)
+    async with harness.bot.session_factory() as session:
+        meetings = (await session.execute(select(Meeting))).scalars().all()
+    assert len(meetings) == 1
+    assert meetings[0].current_phase == "check_in"
+
+
+async def test_commands_from_another_groups_channel_are_refused(harness: Harness) -> None:
+    first = await meeting_group(harness, name="Tuesday group", in_voice=False)
+    second = await harness.create_group(name="Thursday group")
+    result = await harness.command(harness.people.leader, "group info",
+                                   second.text_channel_id, group=first.name)
+    assert "This channel belongs to **Thursday group**" in answer_text(result)

@@ -1,0 +1,176 @@
+"""Rate limits (real buckets, optional 50/s global limit) and injected faults: 429, 5xx, latency."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+# Interaction endpoints are not bound by the global limit (Discord docs, "Rate Limits").
+_GLOBAL_EXEMPT = ("/interactions/", "/webhooks/")
+
+
+@dataclass
+class RequestRecord:
+    """One REST request as seen here (``route`` is the template, ``path`` the real one)."""
+
+    method: str
+    route: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    files: list[str]
+    time: float
+    status: int = 0
+
+
+@dataclass
+class FaultResponse:
+    """An error response the server sends instead of running the handler."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class _Rule:
+    route: str
+    method: str | None
+    remaining: int
+    status: int
+    retry_after: float = 0.0
+    is_global: bool = False
+
+    def matches(self, method: str, route: str) -> bool:
+        return self.route == route and self.method in (None, method)
+
+
+@dataclass
+class _Bucket:
+    limit: int
+    per: float
+    window_start: float = 0.0
+    count: int = 0
+
+
+@dataclass
+class Faults:
+    """Fault and rate-limit configuration; mutate it from tests (``emu.faults``)."""
+
+    latency: float = 0.0
+    global_limit: int | None = None
+    global_window: float = 1.0
+    default_bucket: tuple[int, float] = (10_000, 1.0)
+    global_hits: int = 0
+    _rules: list[_Rule] = field(default_factory=list)
+    _limits: dict[tuple[str | None, str], tuple[int, float]] = field(default_factory=dict)
+    _buckets: dict[tuple[str, str, str], _Bucket] = field(default_factory=dict)
+    _recent: deque[float] = field(default_factory=deque)
+
+    def rate_limit(
+        self,
+        route: str,
+        *,
+        method: str | None = None,
+        retry_after: float = 0.05,
+        times: int = 1,
+        is_global: bool = False,
+    ) -> None:
+        """Answer the next ``times`` requests on ``route`` (a template) with 429."""
+        self._rules.append(_Rule(route, method, times, 429, retry_after, is_global))
+
+    def server_error(
+        self, route: str, *, method: str | None = None, status: int = 500, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` requests on ``route`` with a 5xx."""
+        self._rules.append(_Rule(route, method, times, status))
+
+    def set_bucket_limit(
+        self, route: str, limit: int, per: float, *, method: str | None = None
+    ) -> None:
+        """Give a route a real per-bucket limit (e.g. 10 member PATCHes per 10 s per guild)."""
+        self._limits[(method, route)] = (limit, per)
+
+    def enforce_global_limit(self, limit: int = 50, window: float = 1.0) -> None:
+        """Turn on Discord's global limit: ``limit`` requests per ``window`` seconds."""
+        self.global_limit, self.global_window = limit, window
+
+    def check(self, method: str, route: str, major: str) -> FaultResponse | None:
+        """Decide whether this request is answered by a fault instead of its handler."""
+        for rule in self._rules:
+            if rule.remaining > 0 and rule.matches(method, route):
+                rule.remaining -= 1
+                if rule.status == 429:
+                    return _too_many(rule.retry_after, is_global=rule.is_global)
+                return FaultResponse(
+                    rule.status, {"message": f"{rule.status}: Server Error", "code": 0}, {}
+                )
+        now = time.monotonic()
+        if self.global_limit is not None and not route.startswith(_GLOBAL_EXEMPT):
+            while self._recent and self._recent[0] <= now - self.global_window:
+                self._recent.popleft()
+            if len(self._recent) >= self.global_limit:
+                self.global_hits += 1
+                wait = self._recent[0] + self.global_window - now
+                return _too_many(round(max(wait, 0.001), 3), is_global=True)
+            self._recent.append(now)
+        bucket = self._bucket(method, route, major, now)
+        bucket.count += 1
+        if bucket.count > bucket.limit:
+            response = _too_many(self._reset_after(bucket, now), is_global=False)
+            response.headers.update(self._headers(method, route, bucket, now))
+            return response
+        return None
+
+    def headers(self, method: str, route: str, major: str) -> dict[str, str]:
+        """X-RateLimit-* headers for a successful response."""
+        now = time.monotonic()
+        return self._headers(method, route, self._bucket(method, route, major, now), now)
+
+    def _bucket(self, method: str, route: str, major: str, now: float) -> _Bucket:
+        key = (method, route, major)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            limit, per = self._limits.get(
+                (method, route), self._limits.get((None, route), self.default_bucket)
+            )
+            bucket = self._buckets[key] = _Bucket(limit, per, now)
+        if now >= bucket.window_start + bucket.per:
+            bucket.window_start, bucket.count = now, 0
+        return bucket
+
+    @staticmethod
+    def _reset_after(bucket: _Bucket, now: float) -> float:
+        return round(max(bucket.window_start + bucket.per - now, 0.001), 3)
+
+    def _headers(self, method: str, route: str, bucket: _Bucket, now: float) -> dict[str, str]:
+        reset_after = self._reset_after(bucket, now)
+        return {
+            "X-RateLimit-Limit": str(bucket.limit),
+            "X-RateLimit-Remaining": str(max(bucket.limit - bucket.count, 0)),
+            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": hashlib.md5(f"{method} {route}".encode()).hexdigest(),
+        }
+
+
+def _too_many(retry_after: float, *, is_global: bool) -> FaultResponse:
+    """Discord's 429: discord.py only retries when ``Via`` is present and the body is JSON."""
+    headers = {
+        "Via": "1.1 google",
+        "Retry-After": str(max(1, round(retry_after))),
+        "X-RateLimit-Scope": "global" if is_global else "user",
+    }
+    if is_global:
+        headers["X-RateLimit-Global"] = "true"
+    body = {
+        "message": "You are being rate limited.",
+        "retry_after": retry_after,
+        "global": is_global,
+    }
+    if is_global:
+        body["code"] = 0
+    return FaultResponse(429, body, headers)

@@ -1,0 +1,53 @@
+"""A small guild most emulator tests share, and a plain discord.py client to drive against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import discord
+import pytest
+
+from tests.emulator.control import Emulator
+from tests.emulator.fixtures import emulator
+from tests.emulator.state import Channel, ChannelType, Guild, User
+
+__all__ = ["emulator"]
+
+
+def bot_intents() -> discord.Intents:
+    """The intents balint-bot uses (no message_content)."""
+    intents = discord.Intents.none()
+    intents.guilds = intents.members = intents.voice_states = True
+    intents.guild_scheduled_events = intents.dm_messages = True
+    return intents
+
+
+@dataclass
+class Scene:
+    """Alice and Bob in a guild with a text, two voice channels and a forum."""
+
+    emu: Emulator
+    guild: Guild
+    alice: User
+    bob: User
+    text: Channel
+    voice: Channel
+    other_voice: Channel
+    forum: Channel
+
+
+@pytest.fixture
+async def scene(emulator: Emulator) -> Scene:
+    """The shared world, created before any client connects."""
+    guild = await emulator.create_guild("Balint")
+    alice = await emulator.create_user("alice")
+    bob = await emulator.create_user("bob")
+    await emulator.add_member(guild.id, alice.id)
+    await emulator.add_member(guild.id, bob.id)
+    text = await emulator.create_channel(guild.id, "general")
+    voice = await emulator.create_channel(guild.id, "room", ChannelType.VOICE)
+    other = await emulator.create_channel(guild.id, "lobby", ChannelType.VOICE)
+    forum = await emulator.create_channel(
+        guild.id, "cases", ChannelType.FORUM, available_tags=["open"]
+    )
+    return Scene(emulator, guild, alice, bob, text, voice, other, forum)

@@ -1,0 +1,67 @@
+"""Rate limits and server errors, handled by discord.py's real HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import discord
+import pytest
+
+from .conftest import Scene, bot_intents
+
+MESSAGES = "/channels/{channel_id}/messages"
+
+
+@pytest.fixture
+async def channel(scene: Scene) -> AsyncIterator[discord.TextChannel]:
+    """The text channel as seen by a connected client."""
+    client = discord.Client(intents=bot_intents())
+    async with scene.emu.connected(client):
+        channel = client.get_channel(scene.text.id)
+        assert isinstance(channel, discord.TextChannel)
+        yield channel
+
+
+async def test_injected_429_is_waited_out(scene: Scene, channel: discord.TextChannel) -> None:
+    """discord.py sleeps retry_after and retries; the message is sent once."""
+    scene.emu.faults.rate_limit(MESSAGES, method="POST", retry_after=0.1)
+    await channel.send("hello")
+    first, second = scene.emu.requests("POST", MESSAGES)
+    assert (first.status, second.status) == (429, 200)
+    assert second.time - first.time >= 0.1
+    assert [m.content for m in scene.emu.messages(channel.id)] == ["hello"]
+
+
+async def test_5xx_is_retried(scene: Scene, channel: discord.TextChannel) -> None:
+    """A 502 is retried by discord.py (after its own 1 s backoff)."""
+    scene.emu.faults.server_error(MESSAGES, method="POST", status=502)
+    await channel.send("hello")
+    assert [r.status for r in scene.emu.requests("POST", MESSAGES)] == [502, 200]
+
+
+async def test_rate_limit_headers_are_sent(scene: Scene, channel: discord.TextChannel) -> None:
+    """Successful responses carry X-RateLimit-*; a real bucket limit makes discord.py wait."""
+    scene.emu.faults.set_bucket_limit(MESSAGES, 2, 0.2, method="POST")
+    for text in ("a", "b", "c"):
+        await channel.send(text)
+    statuses = [r.status for r in scene.emu.requests("POST", MESSAGES)]
+    assert statuses == [200, 200, 200]  # pre-emptively waited on remaining == 0
+    times = [r.time for r in scene.emu.requests("POST", MESSAGES)]
+    assert times[2] - times[0] >= 0.15
+
+
+async def test_global_limit_of_50_per_second(scene: Scene, channel: discord.TextChannel) -> None:
+    """With enforcement on, a burst of 60 gets global 429s, is retried, and never exceeds 50/s."""
+    started = time.monotonic()
+    scene.emu.faults.enforce_global_limit(50, 1.0)
+    message = await channel.send("x")
+    await asyncio.gather(*(channel.fetch_message(message.id) for _ in range(60)))
+    served = sorted(r.time for r in scene.emu.request_log if r.status == 200 and r.time >= started)
+    assert len(served) == 61
+    assert scene.emu.faults.global_hits > 0
+    assert all(b - a >= 1.0 for a, b in zip(served, served[50:], strict=False))
+    rejected = [r for r in scene.emu.request_log if r.status == 429]
+    assert rejected
+    assert all(r.route == "/channels/{channel_id}/messages/{message_id}" for r in rejected)
