@@ -18,8 +18,10 @@ from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.scheduler import JobScheduler
 from bot.services.cases import CaseService
+from bot.services.followups import FollowUpService
 from bot.services.groups import GroupService
 from bot.services.overwrites import OverwriteLedger
+from bot.services.privacy import PrivacyService
 from bot.services.rooms import RoomService
 from bot.services.sessions import SessionService
 
@@ -66,6 +68,8 @@ class BalintBot(commands.Bot):
             **options,  # type: ignore[arg-type]
         )
         self.deps = deps
+        # Set once Discord has been reconciled with the database after connecting.
+        self.reconciled = asyncio.Event()
         self.groups = GroupService(deps.session_factory, deps.clock)
         self.ledger = OverwriteLedger(self.http, deps.session_factory, deps.clock)
         self.rooms = RoomService(self.http, deps.session_factory, deps.clock, self.ledger)
@@ -73,6 +77,8 @@ class BalintBot(commands.Bot):
         self.sessions = SessionService(
             self, deps.session_factory, deps.clock, deps.jobs, self.ledger, self.rooms
         )
+        self.followups = FollowUpService(self, deps.session_factory, deps.clock, deps.jobs)
+        self.privacy = PrivacyService(deps.session_factory, deps.clock, deps.jobs, self.followups)
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:

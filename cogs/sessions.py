@@ -488,7 +488,11 @@ class SessionCommands(commands.Cog):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        problems = await self.bot.sessions.recover()
+        """Reconcile after every (re)connection: Discord may have changed meanwhile."""
+        try:
+            problems = await self.bot.sessions.recover()
+        finally:
+            self.bot.reconciled.set()
         if problems:
             log.warning(
                 "recovery left %d problems; they are retried at the next start", len(problems)

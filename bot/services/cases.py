@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db import queries
-from bot.db.models import Case, CaseStatus, Group, Meeting, PresenterPass
+from bot.db.models import Case, CaseStatus, Group, Meeting, MemberRole, PresenterPass
 from bot.domain.identifiers import human_summary, scan
 from bot.domain.rotation import Member, Proposal, Turn, TurnKind, propose_presenters
 from bot.errors import UserFacingError
@@ -122,11 +122,15 @@ class CaseService:
         offers = await self.offers(group)
         history = [Turn(user, TurnKind.PRESENTED, at) for user, at in presented if at is not None]
         history += [Turn(user, TurnKind.PASSED, at) for user, at in passes]
-        members = [Member(m.user_id, m.joined_at or m.invited_at) for m in memberships]
+        # Leaders are proposed only when they volunteer: the rotation is the members'.
+        volunteers = [case.presenter_id for case in offers]
+        members = [
+            Member(m.user_id, m.joined_at or m.invited_at)
+            for m in memberships
+            if m.role == MemberRole.MEMBER or m.user_id in volunteers
+        ]
         labels = {case.presenter_id: case.label for case in offers}
-        proposals = propose_presenters(
-            members, present_ids, [case.presenter_id for case in offers], history
-        )
+        proposals = propose_presenters(members, present_ids, volunteers, history)
         return [ProposalLine(p, labels.get(p.member_id)) for p in proposals]
 
 

@@ -113,9 +113,13 @@ class OverwriteLedger:
                 raise
 
     async def restore(self, changes: Sequence[OverwriteChange]) -> list[OverwriteChange]:
-        """Take these changes off Discord; returns those that could not be undone."""
+        """Take these changes off Discord, newest first; returns those that could not be undone.
+
+        Newest first undoes a set of changes in the reverse of the order they were made
+        (the bot's own access to a room is the last to go).
+        """
         failed: list[OverwriteChange] = []
-        for change in changes:
+        for change in sorted(changes, key=lambda c: c.id, reverse=True):
             try:
                 await self._restore_one(change)
             except (discord.HTTPException, MissingBotPermission) as error:

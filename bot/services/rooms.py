@@ -22,6 +22,7 @@ from bot.db.models import Group, Meeting, MeetingStatus, Membership, MembershipS
 from bot.domain.group_settings import GroupSettings
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.permissions import describe_missing
+from bot.services.groups import BOT_VOICE
 from bot.services.overwrites import OverwriteLedger
 
 log = logging.getLogger(__name__)
@@ -144,22 +145,21 @@ class RoomService:
         channel = guild.get_channel(room_id)
         if channel is None or group.role_id is None:
             raise UserFacingError(f"I can't find the room <#{room_id}>.")
-        await self._ledger.apply(
-            meeting_id=meeting_id,
-            channel=channel,
-            target_id=guild.default_role.id,
-            target_is_role=True,
-            deny=ROOM_HIDDEN,
-            reason=ROOM_REASON,
-        )
-        await self._ledger.apply(
-            meeting_id=meeting_id,
-            channel=channel,
-            target_id=group.role_id,
-            target_is_role=True,
-            allow=ROOM_OPEN,
-            reason=ROOM_REASON,
-        )
+        # The bot first, so that hiding the room from @everyone never hides it from the bot.
+        for target_id, is_role, allow, deny in (
+            (guild.me.id, False, BOT_VOICE.value, 0),
+            (group.role_id, True, ROOM_OPEN, 0),
+            (guild.default_role.id, True, 0, ROOM_HIDDEN),
+        ):
+            await self._ledger.apply(
+                meeting_id=meeting_id,
+                channel=channel,
+                target_id=target_id,
+                target_is_role=is_role,
+                allow=allow,
+                deny=deny,
+                reason=ROOM_REASON,
+            )
 
     async def gather(self, guild: discord.Guild, group: Group, room_id: int) -> list[int]:
         """Move the group's members waiting in the lobby into the room; returns who moved."""
@@ -167,7 +167,7 @@ class RoomService:
         lobby = guild.get_channel(lobby_id) if lobby_id else None
         if not isinstance(lobby, discord.VoiceChannel):
             return []
-        waiting = [member.id for member in lobby.members]
+        waiting = list(lobby.voice_states)
         async with self._session_factory() as session:
             members = set(
                 (
@@ -196,9 +196,11 @@ class RoomService:
         settings = GroupSettings.from_dict(group.settings)
         room = guild.get_channel(room_id) if room_id else None
         if settings.return_to_lobby and lobby_id and isinstance(room, discord.VoiceChannel):
-            for member in list(room.members):
-                if not member.bot and not await self.move(guild.id, member.id, lobby_id, "end"):
-                    failures.append(f"moving <@{member.id}> back to the lobby")
+            for user_id in list(room.voice_states):
+                if user_id == guild.me.id:
+                    continue
+                if not await self.move(guild.id, user_id, lobby_id, "end of the meeting"):
+                    failures.append(f"moving <@{user_id}> back to the lobby")
         changes = await self._ledger.open_changes(meeting_id=meeting.id, reason=ROOM_REASON)
         if await self._ledger.restore(changes):
             failures.append(f"resetting <#{room_id}>")

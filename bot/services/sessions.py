@@ -527,8 +527,9 @@ class SessionService:
             failures = [
                 f"lifting the silence of <@{c.target_id}> in <#{c.channel_id}>" for c in failed
             ]
-            failures += await self._rooms.release(guild, group, meeting)
+            # Closed first: members moved back to the lobby must not be brought back in.
             await self._close(meeting)
+            failures += await self._rooms.release(guild, group, meeting)
         self._client.dispatch("meeting_ended", meeting.id)
         summary = await self.summary(group, meeting.id)
         return MeetingSummary(

@@ -74,6 +74,7 @@ class Harness:
         """A new bot process on the same database and emulator; ready when this returns."""
         bot = build_bot(self.settings(), self.engine, self.clock)
         await self.emu.start_client(bot)
+        await asyncio.wait_for(bot.reconciled.wait(), timeout=5)
         await bot.jobs.wait_idle()
         self.bot = bot
         return bot
@@ -207,3 +208,22 @@ async def to_discussion(harness: Harness, group: Group, presenter: int) -> None:
     assert "presents case 1" in answer_text(chosen), answer_text(chosen)
     moved = await leader_says(harness, group, "phase set", phase="discussion")
     assert "Discussion" in answer_text(moved), answer_text(moved)
+
+
+async def present_case(harness: Harness, group: Group, presenter: int,
+                       label: str = "the farmer who would not rest") -> Any:
+    """A whole meeting in which `presenter` presents one case; returns the stored Case."""
+    from sqlalchemy import select
+
+    from bot.db.models import Case
+
+    started = await leader_says(harness, group, "session start")
+    assert "has started" in answer_text(started), answer_text(started)
+    chosen = await leader_says(harness, group, "case present", member=presenter, label=label)
+    assert "presents case" in answer_text(chosen), answer_text(chosen)
+    ended = await leader_says(harness, group, "session end")
+    assert "summary" in answer_text(ended), answer_text(ended)
+    async with harness.bot.session_factory() as session:
+        return (await session.execute(
+            select(Case).where(Case.label == label).order_by(Case.id.desc())
+        )).scalars().first()

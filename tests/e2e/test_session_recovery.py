@@ -1,0 +1,112 @@
+"""Crashes, restarts and refusals: Discord ends up agreeing with the database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import discord
+from sqlalchemy import select, update
+
+from bot.db.models import Meeting, MeetingStatus, OverwriteChange
+from tests.e2e.conftest import (
+    Harness,
+    answer_text,
+    button_id,
+    leader_says,
+    meeting_group,
+    to_discussion,
+)
+
+SEND = discord.Permissions(send_messages=True).value
+
+
+async def current_phase(harness: Harness) -> str | None:
+    async with harness.bot.session_factory() as session:
+        return (await session.execute(select(Meeting.current_phase))).scalar_one()
+
+
+async def test_killed_during_the_silence_and_restarted_while_meeting(harness: Harness) -> None:
+    """The presenter stays silent, the panel's buttons work, and the cues come back."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await to_discussion(harness, group, presenter)
+    await harness.kill_bot()
+    await harness.start_bot()
+    assert not harness.emu.can_speak(presenter)
+    posted = [m for m in harness.emu.messages(group.text_channel_id or 0) if m.components][-1]
+    clicked = await harness.emu.click(harness.people.leader, posted,
+                                      button_id(posted, "Next ▶"))
+    await harness.settle()
+    assert "Presenter returns" in answer_text(clicked)
+    assert harness.emu.can_speak(presenter)
+    assert harness.emu.permissions_for(presenter, group.text_channel_id or 0) & SEND
+    count = len(harness.emu.messages(group.text_channel_id or 0))
+    await harness.advance(timedelta(minutes=5))
+    assert len(harness.emu.messages(group.text_channel_id or 0)) > count
+
+
+async def test_meeting_ended_while_the_bot_was_down_leaves_nobody_silenced(
+    harness: Harness,
+) -> None:
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await to_discussion(harness, group, presenter)
+    await harness.kill_bot()
+    async with harness.bot.session_factory() as session:
+        await session.execute(update(Meeting).values(status=MeetingStatus.ENDED,
+                                                     ended_at=harness.clock.now()))
+        await session.commit()
+    await harness.start_bot()
+    await harness.emu.leave_voice(presenter)
+    await harness.emu.join_voice(presenter, group.voice_channel_id or 0)
+    assert harness.emu.can_speak(presenter)
+    assert harness.emu.permissions_for(presenter, group.text_channel_id or 0) & SEND
+    async with harness.bot.session_factory() as session:
+        still_open = (await session.execute(select(OverwriteChange).where(
+            OverwriteChange.restored_at.is_(None)))).scalars().all()
+    assert still_open == []
+
+
+async def test_killed_then_ended_after_restart(harness: Harness) -> None:
+    """A leader ends the meeting from the restarted bot; the silence is lifted."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await to_discussion(harness, group, presenter)
+    await harness.kill_bot()
+    await harness.start_bot()
+    ended = await leader_says(harness, group, "session end")
+    assert "meeting summary" in answer_text(ended)
+    assert harness.emu.can_speak(presenter)
+
+
+async def test_refused_overwrite_is_reported_and_the_phase_stays(harness: Harness) -> None:
+    """A 403 on the text overwrite: the leader hears what failed; voice is rolled back."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await leader_says(harness, group, "session start")
+    await leader_says(harness, group, "case present", member=presenter,
+                      label="the farmer who would not rest")
+    await leader_says(harness, group, "phase set", phase="questions")
+    text_id = group.text_channel_id or 0
+    own = harness.emu.overwrites(text_id)[harness.emu.bot_id]
+    await harness.emu.set_overwrite(text_id, harness.emu.bot_id, allow=own.allow,
+                                    deny=discord.Permissions(manage_roles=True).value)
+    result = await leader_says(harness, group, "phase next")
+    text = answer_text(result)
+    assert result.ephemeral
+    assert "couldn't change the phase" in text
+    assert "Manage Roles" in text
+    assert f"<#{text_id}>" in text
+    assert await current_phase(harness) == "questions"
+    assert harness.emu.can_speak(presenter)
+    assert presenter not in harness.emu.overwrites(group.voice_channel_id or 0)
+
+
+async def test_a_server_error_on_the_overwrite_is_retried(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    harness.emu.faults.server_error("/channels/{channel_id}/permissions/{target_id}",
+                                    method="PUT", status=502, times=1)
+    await to_discussion(harness, group, presenter)
+    assert not harness.emu.can_speak(presenter)
+    assert await current_phase(harness) == "discussion"
