@@ -29,7 +29,7 @@ from bot.domain.rotation import ProposalReason
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp
 from bot.services.access import require_leader, require_member, resolve_group
-from bot.services.sessions import MeetingSummary, PanelState, template_of
+from bot.services.sessions import MeetingSummary, PanelState, PositionChooser, template_of
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,9 @@ class PanelButton(
                 summary = await cog.end_meeting(interaction.guild, group)
                 await interaction.followup.send(embed=render_summary(summary), ephemeral=True)
                 return
+            # A deferred update answers at once; the panel is then edited through the
+            # interaction's webhook, which the global rate limit does not count.
+            await interaction.response.defer()
             state: PanelState | None
             if self.action == "extend":
                 state = await bot.sessions.extend(group, EXTEND_BUTTON_MINUTES)
@@ -151,7 +154,7 @@ class PanelButton(
                 )
                 if state is None:
                     raise UserFacingError("That was the last phase: press **End meeting**.")
-            await interaction.response.edit_message(
+            await interaction.edit_original_response(
                 embed=render_panel(state, bot.clock.now()), view=panel_view(group.id)
             )
         except UserFacingError as error:
@@ -298,14 +301,17 @@ class SessionCommands(commands.Cog):
 
     # /phase ----------------------------------------------------------------------------
 
-    async def _move(self, interaction: discord.Interaction, choose: object) -> None:
+    async def _move(self, interaction: discord.Interaction, choose: PositionChooser) -> None:
         assert interaction.guild is not None
         group = await self._leader_group(interaction, "move the meeting on")
-        state = await self.bot.sessions.move(interaction.guild, group, interaction.user.id, choose)  # type: ignore[arg-type]
+        # Acknowledge first (interaction callbacks are outside the global rate limit):
+        # under load, the Discord work may take longer than the 3 s deadline.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        state = await self.bot.sessions.move(interaction.guild, group, interaction.user.id, choose)
         if state is None:
             raise UserFacingError("That was the last phase: end the meeting with `/session end`.")
-        await interaction.response.send_message(
-            f"Now: **{describe_position(state.template, state.position)}**.", ephemeral=True
+        await interaction.edit_original_response(
+            content=f"Now: **{describe_position(state.template, state.position)}**."
         )
         await self.refresh_panel(group)
 

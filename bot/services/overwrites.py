@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import discord
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -26,11 +26,31 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class WantedOverwrite:
+    """A change to lay over a target's overwrite in a channel for a while."""
+
+    channel: discord.abc.GuildChannel
+    target_id: int
+    target_is_role: bool
+    reason: str
+    allow: int = 0
+    deny: int = 0
+
+
+@dataclass(frozen=True)
 class Overwrite:
     """An overwrite as Discord stores it; `None` in place of one means 'no overwrite'."""
 
     allow: int
     deny: int
+
+
+@dataclass(frozen=True)
+class PendingOverwrite:
+    """A change written to the database whose overwrite Discord does not hold yet."""
+
+    change: OverwriteChange
+    desired: Overwrite | None
 
 
 def combine(original: Overwrite | None, changes: Sequence[OverwriteChange]) -> Overwrite | None:
@@ -66,70 +86,89 @@ class OverwriteLedger:
         self._session_factory = session_factory
         self._clock = clock
 
-    async def apply(
-        self,
-        *,
-        meeting_id: int,
-        channel: discord.abc.GuildChannel,
-        target_id: int,
-        target_is_role: bool,
-        allow: int = 0,
-        deny: int = 0,
-        reason: str,
-    ) -> None:
-        """Lay `allow`/`deny` over the target's overwrite until `restore` takes it off.
+    async def apply(self, meeting_id: int, wanted: Sequence[WantedOverwrite]) -> None:
+        """Record every change, then make Discord match, in the order given."""
+        for pending in await self.record(meeting_id, wanted):
+            await self.push(pending)
 
-        Applying the same change (meeting, channel, target, reason) twice is a no-op.
+    async def record(
+        self, meeting_id: int, wanted: Sequence[WantedOverwrite]
+    ) -> list[PendingOverwrite]:
+        """Write the intended changes in one transaction, before Discord is asked.
+
+        A change already in force (same meeting, channel, target and reason) is skipped,
+        so applying twice is harmless.
         """
+        pending: list[PendingOverwrite] = []
         async with self._session_factory() as session:
-            open_changes = await self._open_for_target(session, channel.id, target_id)
-            if any(c.meeting_id == meeting_id and c.reason == reason for c in open_changes):
-                return
-            original = (
-                _previous(open_changes[0])
-                if open_changes
-                else current_overwrite(channel, target_id)
-            )
-            change = OverwriteChange(
-                meeting_id=meeting_id,
-                channel_id=channel.id,
-                target_id=target_id,
-                target_is_role=target_is_role,
-                previous_allow=original.allow if original else None,
-                previous_deny=original.deny if original else None,
-                applied_allow=allow,
-                applied_deny=deny,
-                reason=reason,
-                applied_at=self._clock.now(),
-            )
-            session.add(change)
+            for want in wanted:
+                open_changes = await self._open_for_target(session, want.channel.id, want.target_id)
+                if any(
+                    c.meeting_id == meeting_id and c.reason == want.reason for c in open_changes
+                ):
+                    continue
+                original = (
+                    _previous(open_changes[0])
+                    if open_changes
+                    else current_overwrite(want.channel, want.target_id)
+                )
+                change = OverwriteChange(
+                    meeting_id=meeting_id,
+                    channel_id=want.channel.id,
+                    target_id=want.target_id,
+                    target_is_role=want.target_is_role,
+                    previous_allow=original.allow if original else None,
+                    previous_deny=original.deny if original else None,
+                    applied_allow=want.allow,
+                    applied_deny=want.deny,
+                    reason=want.reason,
+                    applied_at=self._clock.now(),
+                )
+                session.add(change)
+                pending.append(PendingOverwrite(change, combine(original, [*open_changes, change])))
             await session.commit()
-            desired = combine(original, [*open_changes, change])
-            try:
-                await self._put(channel.id, target_id, target_is_role, desired, reason)
-            except (discord.HTTPException, MissingBotPermission):
-                await session.delete(change)
+        return pending
+
+    async def push(self, pending: PendingOverwrite) -> None:
+        """Put a recorded change on Discord; if Discord refuses, the record is dropped."""
+        change = pending.change
+        try:
+            await self._put(
+                change.channel_id,
+                change.target_id,
+                change.target_is_role,
+                pending.desired,
+                change.reason,
+            )
+        except (discord.HTTPException, MissingBotPermission):
+            async with self._session_factory() as session:
+                await session.execute(
+                    delete(OverwriteChange).where(OverwriteChange.id == change.id)
+                )
                 await session.commit()
-                raise
+            raise
 
     async def restore(self, changes: Sequence[OverwriteChange]) -> list[OverwriteChange]:
         """Take these changes off Discord, newest first; returns those that could not be undone.
 
         Newest first undoes a set of changes in the reverse of the order they were made
-        (the bot's own access to a room is the last to go).
+        (the bot's own access to a room is the last to go). The rows are marked restored
+        in one transaction at the end: a crash before it only means restoring again.
         """
         failed: list[OverwriteChange] = []
-        for change in sorted(changes, key=lambda c: c.id, reverse=True):
-            try:
-                await self._restore_one(change)
-            except (discord.HTTPException, MissingBotPermission) as error:
-                log.warning(
-                    "could not restore overwrite %s on channel %s: %s",
-                    change.id,
-                    change.channel_id,
-                    type(error).__name__,
-                )
-                failed.append(change)
+        async with self._session_factory() as session:
+            for change in sorted(changes, key=lambda c: c.id, reverse=True):
+                try:
+                    await self._restore_one(session, change)
+                except (discord.HTTPException, MissingBotPermission) as error:
+                    log.warning(
+                        "could not restore overwrite %s on channel %s: %s",
+                        change.id,
+                        change.channel_id,
+                        type(error).__name__,
+                    )
+                    failed.append(change)
+            await session.commit()
         return failed
 
     async def open_changes(
@@ -145,31 +184,28 @@ class OverwriteLedger:
             result = await session.execute(query.order_by(OverwriteChange.id))
             return result.scalars().all()
 
-    async def _restore_one(self, change: OverwriteChange) -> None:
-        async with self._session_factory() as session:
-            open_changes = await self._open_for_target(session, change.channel_id, change.target_id)
-            if change.id not in {c.id for c in open_changes}:
-                return
-            original = _previous(open_changes[0])
-            remaining = [c for c in open_changes if c.id != change.id]
-            desired = combine(original, remaining)
-            # A channel or target that is gone has nothing left to restore.
-            with contextlib.suppress(discord.NotFound):
-                await self._put(
-                    change.channel_id,
-                    change.target_id,
-                    change.target_is_role,
-                    desired,
-                    f"end of {change.reason}",
-                )
-            stored = await session.get(OverwriteChange, change.id)
-            assert stored is not None
-            stored.restored_at = self._clock.now()
-            # The remaining changes now rest on the same original.
-            for other in remaining:
-                other.previous_allow = change.previous_allow
-                other.previous_deny = change.previous_deny
-            await session.commit()
+    async def _restore_one(self, session: AsyncSession, change: OverwriteChange) -> None:
+        open_changes = await self._open_for_target(session, change.channel_id, change.target_id)
+        stored = next((c for c in open_changes if c.id == change.id), None)
+        if stored is None:
+            return
+        remaining = [c for c in open_changes if c.id != change.id]
+        desired = combine(_previous(open_changes[0]), remaining)
+        # A channel or target that is gone has nothing left to restore.
+        with contextlib.suppress(discord.NotFound):
+            await self._put(
+                change.channel_id,
+                change.target_id,
+                change.target_is_role,
+                desired,
+                f"end of {change.reason}",
+            )
+        stored.restored_at = self._clock.now()
+        # The remaining changes now rest on the same original.
+        for other in remaining:
+            other.previous_allow = open_changes[0].previous_allow
+            other.previous_deny = open_changes[0].previous_deny
+        await session.flush()
 
     async def _open_for_target(
         self, session: AsyncSession, channel_id: int, target_id: int

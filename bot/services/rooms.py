@@ -23,7 +23,7 @@ from bot.domain.group_settings import GroupSettings
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.permissions import describe_missing
 from bot.services.groups import BOT_VOICE
-from bot.services.overwrites import OverwriteLedger
+from bot.services.overwrites import OverwriteLedger, WantedOverwrite
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +146,16 @@ class RoomService:
         if channel is None or group.role_id is None:
             raise UserFacingError(f"I can't find the room <#{room_id}>.")
         # The bot first, so that hiding the room from @everyone never hides it from the bot.
-        for target_id, is_role, allow, deny in (
-            (guild.me.id, False, BOT_VOICE.value, 0),
-            (group.role_id, True, ROOM_OPEN, 0),
-            (guild.default_role.id, True, 0, ROOM_HIDDEN),
-        ):
-            await self._ledger.apply(
-                meeting_id=meeting_id,
-                channel=channel,
-                target_id=target_id,
-                target_is_role=is_role,
-                allow=allow,
-                deny=deny,
-                reason=ROOM_REASON,
-            )
+        await self._ledger.apply(
+            meeting_id,
+            [
+                WantedOverwrite(channel, guild.me.id, False, ROOM_REASON, allow=BOT_VOICE.value),
+                WantedOverwrite(channel, group.role_id, True, ROOM_REASON, allow=ROOM_OPEN),
+                WantedOverwrite(
+                    channel, guild.default_role.id, True, ROOM_REASON, deny=ROOM_HIDDEN
+                ),
+            ],
+        )
 
     async def gather(self, guild: discord.Guild, group: Group, room_id: int) -> list[int]:
         """Move the group's members waiting in the lobby into the room; returns who moved."""

@@ -52,7 +52,7 @@ from bot.domain.phases import (
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.scheduler import JobScheduler
 from bot.services.cases import validate_label
-from bot.services.overwrites import OverwriteLedger
+from bot.services.overwrites import OverwriteLedger, WantedOverwrite
 from bot.services.rooms import RoomService
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,9 @@ TEXT_SILENCE = discord.Permissions(
     add_reactions=True,
 ).value
 SCHEDULED_WINDOW = timedelta(minutes=60)
+
+# Picks where the meeting goes from where it is; None means "ready to end".
+PositionChooser = Callable[[PhaseTemplate, Position], Position | None]
 MAX_EXTENSION_MINUTES = 30
 
 
@@ -223,7 +226,7 @@ class SessionService:
         guild: discord.Guild,
         group: Group,
         actor_id: int | None,
-        choose: Callable[[PhaseTemplate, Position], Position | None],
+        choose: PositionChooser,
     ) -> PanelState | None:
         """Go to the position `choose` picks; None from it means the meeting is over."""
         template = template_of(group)
@@ -418,16 +421,36 @@ class SessionService:
         template: PhaseTemplate,
         presenter_id: int | None,
     ) -> list[str]:
-        """Make Discord's silences those the position asks for; returns what failed."""
+        """Make Discord's silences those the position asks for; returns what failed.
+
+        For a presenter entering the discussion this makes exactly three requests, in
+        the order that silences them soonest: the voice overwrite, the move that makes
+        Discord apply it, the text overwrite.
+        """
         room = guild.get_channel(meeting.voice_channel_id or 0)
         text = guild.get_channel(group.text_channel_id or 0)
         connected = set(room.voice_states) if isinstance(room, discord.VoiceChannel) else set()
         async with self._session_factory() as session:
             leaders = await queries.leader_ids(session, group.id)
+            open_changes = (
+                (
+                    await session.execute(
+                        select(OverwriteChange)
+                        .where(
+                            OverwriteChange.meeting_id == meeting.id,
+                            OverwriteChange.restored_at.is_(None),
+                            OverwriteChange.reason.in_(SILENCE_REASONS.values()),
+                        )
+                        .order_by(OverwriteChange.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         # The presenter is silenced whether or not connected: the overwrite then
         # applies by itself when they join.
         present = connected | ({presenter_id} if presenter_id else set())
-        wanted: dict[tuple[int, int], tuple[str, int]] = {}
+        wanted: dict[tuple[int, int], WantedOverwrite] = {}
         for silence in silences(
             position,
             template,
@@ -436,57 +459,51 @@ class SessionService:
             present_member_ids=present,
         ):
             if room is not None:
-                wanted[(room.id, silence.member_id)] = (
+                wanted[(room.id, silence.member_id)] = WantedOverwrite(
+                    room,
+                    silence.member_id,
+                    False,
                     SILENCE_REASONS[Channel.VOICE],
-                    VOICE_SILENCE,
+                    deny=VOICE_SILENCE,
                 )
             if silence.kind is SilenceKind.VOICE_AND_TEXT and text is not None:
-                wanted[(text.id, silence.member_id)] = (SILENCE_REASONS[Channel.TEXT], TEXT_SILENCE)
-        open_changes = [
-            c
-            for c in await self._ledger.open_changes(meeting_id=meeting.id)
-            if c.reason in SILENCE_REASONS.values()
-        ]
-        stale = [c for c in open_changes if (c.channel_id, c.target_id) not in wanted]
+                wanted[(text.id, silence.member_id)] = WantedOverwrite(
+                    text, silence.member_id, False, SILENCE_REASONS[Channel.TEXT], deny=TEXT_SILENCE
+                )
         held = {(c.channel_id, c.target_id) for c in open_changes}
-        failures: list[str] = []
-        voice_changed: set[int] = set()
-        # Order matters for the presenter: voice first, then the move, then text.
-        for change in stale:
-            if await self._ledger.restore([change]):
-                failures.append(
-                    f"lifting the silence of <@{change.target_id}> in <#{change.channel_id}>"
-                )
-            elif room is not None and change.channel_id == room.id:
-                voice_changed.add(change.target_id)
-        ordered = sorted(
-            wanted.items(), key=lambda item: item[1][0] != SILENCE_REASONS[Channel.VOICE]
-        )
-        moved = False
-        for (channel_id, member_id), (reason, deny) in ordered:
-            if (channel_id, member_id) in held:
-                continue
-            channel = guild.get_channel(channel_id)
-            assert channel is not None
-            if reason == SILENCE_REASONS[Channel.TEXT] and not moved:
-                failures += await self._reapply_voice(guild, room, voice_changed, connected)
-                moved = True
+        stale = [c for c in open_changes if (c.channel_id, c.target_id) not in wanted]
+        failures = [
+            f"lifting the silence of <@{c.target_id}> in <#{c.channel_id}>"
+            for c in await self._ledger.restore(stale)
+        ]
+        voice_changed = {c.target_id for c in stale if room is not None and c.channel_id == room.id}
+        new = [want for key, want in wanted.items() if key not in held]
+        pending = await self._ledger.record(meeting.id, new)
+        voice = [p for p in pending if room is not None and p.change.channel_id == room.id]
+        for item in voice:
             try:
-                await self._ledger.apply(
-                    meeting_id=meeting.id,
-                    channel=channel,
-                    target_id=member_id,
-                    target_is_role=False,
-                    deny=deny,
-                    reason=reason,
-                )
+                await self._ledger.push(item)
+                voice_changed.add(item.change.target_id)
             except (discord.HTTPException, MissingBotPermission) as error:
-                failures.append(_failure(f"silencing <@{member_id}> in <#{channel_id}>", error))
+                failures.append(
+                    _failure(
+                        f"silencing <@{item.change.target_id}> in <#{item.change.channel_id}>",
+                        error,
+                    )
+                )
+        failures += await self._reapply_voice(guild, room, voice_changed, connected)
+        for item in pending:
+            if item in voice:
                 continue
-            if room is not None and channel_id == room.id:
-                voice_changed.add(member_id)
-        if not moved:
-            failures += await self._reapply_voice(guild, room, voice_changed, connected)
+            try:
+                await self._ledger.push(item)
+            except (discord.HTTPException, MissingBotPermission) as error:
+                failures.append(
+                    _failure(
+                        f"silencing <@{item.change.target_id}> in <#{item.change.channel_id}>",
+                        error,
+                    )
+                )
         return failures
 
     async def _reapply_voice(

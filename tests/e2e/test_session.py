@@ -210,3 +210,63 @@ async def test_commands_from_another_groups_channel_are_refused(harness: Harness
     result = await harness.command(harness.people.leader, "group info",
                                    second.text_channel_id, group=first.name)
     assert "This channel belongs to **Thursday group**" in answer_text(result)
+
+
+async def test_listening_mode_lets_only_presenter_and_leaders_speak(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    presenter, listener = harness.people.members[0], harness.people.members[1]
+    await leader_says(harness, group, "group settings", listening_mode=True)
+    await leader_says(harness, group, "session start")
+    await leader_says(harness, group, "case present", member=presenter, label="a quiet case")
+    await leader_says(harness, group, "phase set", phase="presentation")
+    assert harness.emu.can_speak(presenter)
+    assert harness.emu.can_speak(harness.people.leader)
+    assert not harness.emu.can_speak(listener)
+    late = harness.people.members[4]
+    await harness.add_and_accept(group, late)
+    await harness.emu.join_voice(late, group.voice_channel_id or 0)
+    await harness.settle()
+    assert not harness.emu.can_speak(late)
+    await leader_says(harness, group, "phase next")
+    assert harness.emu.can_speak(listener)
+    assert harness.emu.can_speak(late)
+
+
+async def test_auto_advance_moves_on_when_time_is_up(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    await leader_says(harness, group, "group settings", auto_advance=True)
+    await leader_says(harness, group, "session start")
+    await harness.advance(timedelta(minutes=5))
+    async with harness.bot.session_factory() as session:
+        meeting = (await session.execute(select(Meeting))).scalar_one()
+    assert meeting.current_phase == "follow_ups"
+
+
+async def test_two_groups_silence_only_their_own_presenter(harness: Harness) -> None:
+    tuesday = await meeting_group(harness, members=2, name="Tuesday group")
+    thursday = await harness.create_group(name="Thursday group")
+    other = harness.people.members[3]
+    await harness.add_and_accept(thursday, other)
+    await harness.emu.join_voice(other, thursday.voice_channel_id or 0)
+    await leader_says(harness, thursday, "session start")
+    await to_discussion(harness, tuesday, harness.people.members[0])
+    assert not harness.emu.can_speak(harness.people.members[0])
+    assert harness.emu.can_speak(other)
+    assert other not in harness.emu.overwrites(thursday.text_channel_id or 0)
+    ended = await leader_says(harness, thursday, "session end")
+    assert "meeting summary" in answer_text(ended)
+    assert not harness.emu.can_speak(harness.people.members[0])
+
+
+async def test_dropped_gateway_connection_loses_no_phase_change(harness: Harness) -> None:
+    """A resumed connection replays what happened meanwhile; the next command works."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await leader_says(harness, group, "session start")
+    await leader_says(harness, group, "case present", member=presenter, label="a case")
+    await harness.emu.drop_gateway()
+    await harness.emu.leave_voice(harness.people.members[1])
+    await harness.emu.wait_connected()
+    moved = await leader_says(harness, group, "phase set", phase="discussion")
+    assert "Discussion" in answer_text(moved)
+    assert not harness.emu.can_speak(presenter)
