@@ -16,6 +16,7 @@ import cogs
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
+from bot.ratelimit import REQUESTS_PER_SECOND, SlidingWindowLimiter, pace_requests
 from bot.scheduler import JobScheduler
 from bot.services.cases import CaseService
 from bot.services.followups import FollowUpService
@@ -68,6 +69,7 @@ class BalintBot(commands.Bot):
             **options,  # type: ignore[arg-type]
         )
         self.deps = deps
+        pace_requests(self.http, SlidingWindowLimiter(REQUESTS_PER_SECOND))
         # Set once Discord has been reconciled with the database after connecting.
         self.reconciled = asyncio.Event()
         self.groups = GroupService(deps.session_factory, deps.clock)
