@@ -139,6 +139,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("schedule_note", sa.String(length=40), nullable=True),
+        sa.Column("moved_from", bot.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("voice_channel_id", sa.BigInteger(), nullable=True),
         sa.Column("discord_event_id", sa.BigInteger(), nullable=True),
         sa.Column("panel_message_id", sa.BigInteger(), nullable=True),
@@ -404,6 +406,7 @@ def upgrade() -> None:
         sa.Column("posted_message_id", sa.BigInteger(), nullable=True),
         sa.Column("posted_at", bot.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("post_attempts", sa.Integer(), nullable=False),
+        sa.Column("sync_claimed_at", bot.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["case_id"], ["cases.id"], name=op.f("fk_followups_case_id_cases"), ondelete="CASCADE"
         ),

@@ -67,7 +67,7 @@ class Harness:
                              members=[u.id for u in users[1:-1]], outsider=users[-1].id)
 
     def settings(self) -> Settings:
-        return Settings(_env_file=None, discord_token=SecretStr(self.emu.token),  # type: ignore[call-arg]
+        return Settings(_env_file=None, discord_token=SecretStr(self.emu.token),
                         database_url="sqlite+aiosqlite:///unused-in-tests.db")
 
     async def start_bot(self) -> BalintBot:

@@ -524,8 +524,12 @@ class Emulator:
         *,
         within: float = 5.0,
         check: bool = True,
+        deliveries: int = 1,
     ) -> InteractionResult:
-        """A person fills in and submits the modal the bot opened in ``modal_result``."""
+        """A person fills in and submits the modal the bot opened in ``modal_result``.
+
+        ``deliveries=2`` sends the same INTERACTION_CREATE twice, as a replayed gateway
+        event would: the bot must act on it once (only one callback can succeed)."""
         if modal_result.modal is None:
             raise EmulatorError("the bot did not answer with a modal")
         channel = self.state.channel(modal_result.channel_id)
@@ -542,7 +546,7 @@ class Emulator:
             extra["message"] = payloads.message(
                 self.state, self._message(modal_result.source_message_id)
             )
-        return await self._interact(result, data, extra, within, check)
+        return await self._interact(result, data, extra, within, check, deliveries)
 
     def _ephemeral_for(self, message: Message, user_id: int) -> bool:
         return any(
@@ -564,11 +568,13 @@ class Emulator:
         extra: dict[str, Any],
         within: float,
         check: bool,
+        deliveries: int = 1,
     ) -> InteractionResult:
         self.registry.add(result)
         self.interactions.append(result)
         payload = {**base_payload(self.world, result, data), **extra}
-        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+        for _ in range(deliveries):
+            await self.gateway.dispatch("INTERACTION_CREATE", payload)
         await result.wait_for(lambda r: r.responded or r.missed_deadline, within)
         if check and result.missed_deadline:
             raise InteractionFailed(
