@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import discord
+from discord import app_commands
+
+from bot.domain.zones import matching_zones
 
 
 async def reply_ephemeral(interaction: discord.Interaction, content: str) -> None:
@@ -18,3 +21,8 @@ async def reply_ephemeral(interaction: discord.Interaction, content: str) -> Non
 def timestamp(moment: datetime, style: discord.utils.TimestampStyle = "F") -> str:
     """A Discord timestamp (`<t:…:F>`): each reader sees it in their own time zone."""
     return discord.utils.format_dt(moment, style=style)
+
+
+def zone_choices(typed: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete choices of IANA zones, e.g. 'syd' → Australia/Sydney."""
+    return [app_commands.Choice(name=zone, value=zone) for zone in matching_zones(typed)]

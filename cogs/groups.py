@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from functools import lru_cache
-from zoneinfo import available_timezones
 
 import discord
 from discord import app_commands
@@ -17,7 +15,7 @@ from bot.db.models import Group, MemberRole, Membership, MembershipStatus
 from bot.domain.group_settings import GroupSettings
 from bot.domain.phases import PhaseTemplate
 from bot.errors import UserFacingError
-from bot.replies import reply_ephemeral, timestamp
+from bot.replies import reply_ephemeral, timestamp, zone_choices
 from bot.services.access import require_leader, require_leader_or_admin, resolve_group
 from bot.services.groups import AdoptedChannels, GroupSummary
 
@@ -32,21 +30,6 @@ STATUS_NAMES = {
     MembershipStatus.DECLINED: "declined",
     MembershipStatus.REMOVED: "left",
 }
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> tuple[str, ...]:
-    return tuple(sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/")))
-
-
-def zone_choices(current: str) -> list[app_commands.Choice[str]]:
-    """Up to 25 IANA zones matching what was typed, e.g. 'syd' → Australia/Sydney."""
-    needle = current.lower().replace(" ", "_")
-    matches = sorted(
-        (zone for zone in _zone_names() if needle in zone.lower()),
-        key=lambda zone: (not zone.lower().rsplit("/", 1)[-1].startswith(needle), zone),
-    )
-    return [app_commands.Choice(name=zone, value=zone) for zone in matches[:25]]
 
 
 class AgreementButton(
@@ -377,6 +360,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
             raise UserFacingError(f"To archive, type the group's name exactly: `{found.name}`.")
         await interaction.response.defer(ephemeral=True)
         await self.bot.groups.archive_group(interaction.guild, found)
+        self.bot.dispatch("group_archived", found.id)
         await interaction.followup.send(
             f"**{found.name}** is archived: its channels are read-only and nothing more will "
             "be scheduled.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from bot.db import queries
 from bot.db.models import Group, RsvpAnswer
 from bot.domain.recurrence import describe
 from bot.errors import UserFacingError
-from bot.replies import reply_ephemeral, timestamp
+from bot.replies import reply_ephemeral, timestamp, zone_choices
 from bot.services.access import channel_ids_of, require_leader, require_member, resolve_group
 from bot.services.reminders import ReminderService, RsvpBoard, describe_offset
 from bot.services.schedule import (
@@ -25,7 +26,6 @@ from bot.services.schedule import (
     ScheduleForm,
     ScheduleService,
 )
-from cogs.groups import zone_choices
 
 ANSWER_TEXT = {
     RsvpAnswer.ATTENDING: "Thank you: you're down as **attending**",
@@ -151,6 +151,15 @@ class ScheduleCommands(commands.Cog):
         self.service = ScheduleService(
             bot, bot.session_factory, bot.clock, bot.jobs, bot.groups, self.reminders
         )
+
+    @commands.Cog.listener()
+    async def on_group_archived(self, group_id: int) -> None:
+        """An archived group meets no more: its series, meetings and events end now."""
+        async with self.bot.session_factory() as session:
+            group = await session.get(Group, group_id)
+        if group is not None:
+            with contextlib.suppress(UserFacingError):
+                await self.service.cancel_schedule(group)
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(RsvpButton)

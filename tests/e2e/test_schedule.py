@@ -425,3 +425,16 @@ def uids(calendar: str) -> list[str]:
 
 def block(calendar: str, local_start: str) -> str:
     return next(part for part in calendar.split("BEGIN:VEVENT") if local_start in part)
+
+
+async def test_archiving_a_group_cancels_its_meetings_and_events(
+    harness: Harness, group: Group
+) -> None:
+    """An archived group meets no more: no meeting, reminder or Discord event is left."""
+    await schedule(harness, group)
+    assert events(harness)
+    archived = await harness.command(harness.people.leader, "group archive",
+                                     group.text_channel_id, confirm=group.name)
+    assert "archived" in answer_text(archived)
+    assert all(m.status == MeetingStatus.CANCELLED for m in await meetings(harness, group))
+    assert events(harness) == []
