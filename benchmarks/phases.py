@@ -15,8 +15,8 @@ import statistics
 import time
 from collections import Counter
 
-from bot.db.models import Group
 from benchmarks._world import benchmark_world
+from bot.db.models import Group
 from tests.e2e.conftest import Harness, button_id, leader_says
 from tests.emulator.state import Message
 
