@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import discord
 import pytest
@@ -82,6 +83,8 @@ class Bot(discord.Client):
         async def feedback(interaction: discord.Interaction) -> None:
             await interaction.response.send_modal(Feedback())
 
+        self.late_error: discord.NotFound | None = None
+
         @app_commands.command(name="late", description="Answers after the deadline")
         async def late(interaction: discord.Interaction) -> None:
             await asyncio.sleep(0.3)
@@ -95,8 +98,15 @@ class Bot(discord.Client):
             await interaction.user.send("click me", view=Join())
             await interaction.response.send_message("sent", ephemeral=True)
 
-        self.late_error: discord.NotFound | None = None
-        for command in (group, secret, slow, feedback, late, dm):
+        commands: list[app_commands.Command[Any, ..., None] | app_commands.Group] = [
+            group,
+            secret,
+            slow,
+            feedback,
+            late,
+            dm,
+        ]
+        for command in commands:
             self.tree.add_command(command)
 
     async def setup_hook(self) -> None:

@@ -75,8 +75,10 @@ def discord_py_permissions(state: State, guild: Guild, channel: Channel, member_
     if channel.is_thread:
         parent = parsed.get_channel(channel.parent_id or 0)
         thread = discord.Thread(
-            guild=parsed, state=client._connection, data=payloads.channel(state, channel)
-        )  # type: ignore[arg-type]
+            guild=parsed,
+            state=client._connection,
+            data=payloads.channel(state, channel),  # type: ignore[arg-type]
+        )
         assert parent is not None
         parsed._add_thread(thread)
         target: discord.abc.GuildChannel | discord.Thread = thread
