@@ -59,6 +59,10 @@ class BalintBot(commands.Bot):
     """The bot: slash commands only, with its dependencies injected."""
 
     def __init__(self, deps: Dependencies, **options: object) -> None:
+        # The bot never joins voice itself (it manages permissions and moves
+        # people), so discord.py's warnings about missing voice libraries are noise.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=bot_intents(),
