@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -29,6 +30,7 @@ from bot.domain.rotation import ProposalReason
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp
 from bot.services.access import require_leader, require_member, resolve_group
+from bot.services.followups import FollowUpDigest
 from bot.services.sessions import MeetingSummary, PanelState, PositionChooser, template_of
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,9 @@ REASON_TEXT = {
 EXTEND_BUTTON_MINUTES = 5
 
 
-def render_panel(state: PanelState, now: datetime) -> discord.Embed:
+def render_panel(
+    state: PanelState, now: datetime, new_followups: Sequence[FollowUpDigest] = ()
+) -> discord.Embed:
     """The session panel: phase, presenter (named, never pinged), time used and planned."""
     entry = state.entry
     planned = timedelta(seconds=entry.planned_seconds)
@@ -67,6 +71,18 @@ def render_panel(state: PanelState, now: datetime) -> discord.Embed:
         embed.add_field(
             name="Presenter pushed back",
             value="The presenter listens in silence until invited back.",
+            inline=False,
+        )
+    if state.position.phase is Phase.FOLLOW_UPS:
+        embed.add_field(
+            name="New follow-ups since the last meeting",
+            value="\n".join(
+                f"• <#{digest.forum_thread_id}> {digest.label} ({digest.count})"
+                if digest.forum_thread_id
+                else f"• {digest.label} ({digest.count})"
+                for digest in new_followups
+            )[:1024]
+            or "None yet.",
             inline=False,
         )
     embed.set_footer(
@@ -155,7 +171,7 @@ class PanelButton(
                 if state is None:
                     raise UserFacingError("That was the last phase: press **End meeting**.")
             await interaction.edit_original_response(
-                embed=render_panel(state, bot.clock.now()), view=panel_view(group.id)
+                embed=await cog.panel_embed(state), view=panel_view(group.id)
             )
         except UserFacingError as error:
             await reply_ephemeral(interaction, error.message)
@@ -256,6 +272,15 @@ class SessionCommands(commands.Cog):
         await self._finish_panel(group, summary)
         return summary
 
+    async def panel_embed(self, state: PanelState) -> discord.Embed:
+        """The panel, with the cases that have new follow-ups during the follow-ups phase."""
+        digests: Sequence[FollowUpDigest] = ()
+        if state.position.phase is Phase.FOLLOW_UPS:
+            digests = await self.bot.followups.new_since_previous_meeting(
+                state.group.id, state.meeting.id
+            )
+        return render_panel(state, self.bot.clock.now(), digests)
+
     async def _post_panel(self, guild: discord.Guild, group: Group) -> None:
         state = await self.bot.sessions.panel_state(group)
         channel = guild.get_channel(group.text_channel_id or 0)
@@ -263,7 +288,7 @@ class SessionCommands(commands.Cog):
             return
         try:
             message = await channel.send(
-                embed=render_panel(state, self.bot.clock.now()), view=panel_view(group.id)
+                embed=await self.panel_embed(state), view=panel_view(group.id)
             )
         except discord.HTTPException as error:
             log.warning("could not post the session panel: HTTP %s", error.status)
@@ -280,7 +305,7 @@ class SessionCommands(commands.Cog):
             return
         try:
             await channel.get_partial_message(state.meeting.panel_message_id).edit(
-                embed=render_panel(state, self.bot.clock.now()), view=panel_view(group.id)
+                embed=await self.panel_embed(state), view=panel_view(group.id)
             )
         except discord.HTTPException as error:
             log.info("could not refresh the session panel: HTTP %s", error.status)

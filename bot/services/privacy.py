@@ -1,0 +1,363 @@
+"""What the bot keeps about people, how they get a copy, how it is erased, and for how long.
+
+Erasure keeps the group's record honest without the person in it: attendance,
+cases and answers stay as rows (leaders keep their counts) but point at a
+random negative id no Discord account can have, unknown anywhere else. Follow-up
+text is wiped at once and the forum messages follow through the same sync that
+posts follow-ups, so a refusal from Discord is retried rather than forgotten.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.db.models import (
+    Attendance,
+    Case,
+    CaseStatus,
+    FollowUp,
+    FollowUpPrompt,
+    Group,
+    Meeting,
+    Membership,
+    MembershipStatus,
+    OverwriteChange,
+    PhaseLogEntry,
+    PresenterPass,
+    ReminderDM,
+    Rsvp,
+)
+from bot.domain.group_settings import GroupSettings
+from bot.scheduler import JobScheduler
+from bot.services.followups import FollowUpService
+
+log = logging.getLogger(__name__)
+
+RETENTION_JOB = "retention"
+RETENTION_TIME = time(3, 0)  # UTC, a quiet hour almost everywhere the groups meet
+RETIRED_LABEL = "(removed after the retention period)"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure did, for the person's confirmation."""
+
+    followups: int
+    kept_groups: list[str]
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` later, or the month's last day if it has no such day."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def next_daily_run(now: datetime) -> datetime:
+    """The next RETENTION_TIME after `now` (never `now` itself, so a clock jump runs it once)."""
+    today = datetime.combine(now.date(), RETENTION_TIME, tzinfo=now.tzinfo)
+    return today if today > now else today + timedelta(days=1)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+class PrivacyService:
+    """Export, erasure and retention of personal data."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        jobs: JobScheduler,
+        followups: FollowUpService,
+    ) -> None:
+        self._session_factory = session_factory
+        self._clock = clock
+        self._jobs = jobs
+        self._followups = followups
+        jobs.register(RETENTION_JOB, self._on_retention)
+
+    def start(self) -> None:
+        """Run the retention sweep now, then daily."""
+        self._jobs.schedule(RETENTION_JOB, "daily", self._clock.now())
+
+    # Export -------------------------------------------------------------------------------
+
+    async def export(self, user_id: int) -> dict[str, Any]:
+        """Everything stored about one person, in plain JSON-ready values."""
+        async with self._session_factory() as session:
+            names = {g.id: g.name for g in (await session.execute(select(Group))).scalars()}
+            return {
+                "about": "Everything balint-bot stores about you.",
+                "exported_at": _iso(self._clock.now()),
+                "user_id": str(user_id),
+                "memberships": [
+                    {
+                        "group": names.get(m.group_id),
+                        "role": m.role.value,
+                        "status": m.status.value,
+                        "invited_at": _iso(m.invited_at),
+                        "agreement_accepted_at": _iso(m.agreement_accepted_at),
+                        "joined_at": _iso(m.joined_at),
+                        "left_at": _iso(m.left_at),
+                        "reminder_dms": m.reminder_dms,
+                    }
+                    for m in await _rows(session, Membership, Membership.user_id == user_id)
+                ],
+                "cases_presented": [
+                    {
+                        "group": names.get(c.group_id),
+                        "label": c.label,
+                        "status": c.status.value,
+                        "offered_at": _iso(c.offered_at),
+                        "presented_at": _iso(c.presented_at),
+                        "closed_at": _iso(c.closed_at),
+                        "follow_up_prompts_sent": c.prompts_sent,
+                    }
+                    for c in await _rows(session, Case, Case.presenter_id == user_id)
+                ],
+                "follow_ups": [
+                    {
+                        "case": label,
+                        "text": f.text,
+                        "created_at": _iso(f.created_at),
+                        "edited_at": _iso(f.edited_at),
+                        "deleted_at": _iso(f.deleted_at),
+                        "posted_in_forum": f.posted_message_id is not None,
+                    }
+                    for f, label in (
+                        await session.execute(
+                            select(FollowUp, Case.label)
+                            .join(Case, Case.id == FollowUp.case_id)
+                            .where(FollowUp.author_id == user_id)
+                            .order_by(FollowUp.created_at)
+                        )
+                    ).all()
+                ],
+                "follow_up_prompts": [
+                    {"case": label, "due_at": _iso(due), "sent_at": _iso(sent)}
+                    for due, sent, label in (
+                        await session.execute(
+                            select(FollowUpPrompt.due_at, FollowUpPrompt.sent_at, Case.label)
+                            .join(Case, Case.id == FollowUpPrompt.case_id)
+                            .where(Case.presenter_id == user_id)
+                        )
+                    ).all()
+                ],
+                "attendance": [
+                    {
+                        "group": names.get(group_id),
+                        "meeting": _iso(start),
+                        "joined_at": _iso(a.joined_at),
+                        "left_at": _iso(a.left_at),
+                    }
+                    for a, group_id, start in (
+                        await session.execute(
+                            select(Attendance, Meeting.group_id, Meeting.scheduled_start)
+                            .join(Meeting, Meeting.id == Attendance.meeting_id)
+                            .where(Attendance.user_id == user_id)
+                            .order_by(Attendance.joined_at)
+                        )
+                    ).all()
+                ],
+                "rsvps": [
+                    {
+                        "meeting_id": r.meeting_id,
+                        "answer": r.answer.value,
+                        "at": _iso(r.answered_at),
+                    }
+                    for r in await _rows(session, Rsvp, Rsvp.user_id == user_id)
+                ],
+                "reminders_sent_to_you": [
+                    {"reminder_id": r.reminder_id, "sent_at": _iso(r.sent_at)}
+                    for r in await _rows(session, ReminderDM, ReminderDM.user_id == user_id)
+                ],
+                "turns_passed": [
+                    {"group": names.get(p.group_id), "at": _iso(p.passed_at)}
+                    for p in await _rows(session, PresenterPass, PresenterPass.user_id == user_id)
+                ],
+                "meetings_started": [
+                    {"group": names.get(m.group_id), "at": _iso(m.started_at)}
+                    for m in await _rows(session, Meeting, Meeting.started_by == user_id)
+                ],
+                "phases_started": len(
+                    await _rows(session, PhaseLogEntry, PhaseLogEntry.started_by == user_id)
+                ),
+                "silences_while_presenting": [
+                    {
+                        "channel_id": str(o.channel_id),
+                        "from": _iso(o.applied_at),
+                        "until": _iso(o.restored_at),
+                    }
+                    for o in await _rows(
+                        session, OverwriteChange, OverwriteChange.target_id == user_id
+                    )
+                ],
+            }
+
+    # Erasure ------------------------------------------------------------------------------
+
+    async def erase(self, user_id: int) -> Erasure:
+        """Wipe the person's follow-ups and unlink every other record from them."""
+        anonymous = -(secrets.randbits(62) + 1)
+        now = self._clock.now()
+        async with self._session_factory() as session:
+            followup_ids = list(
+                (await session.execute(select(FollowUp.id).where(FollowUp.author_id == user_id)))
+                .scalars()
+                .all()
+            )
+            await session.execute(
+                update(FollowUp)
+                .where(FollowUp.author_id == user_id, FollowUp.deleted_at.is_(None))
+                .values(deleted_at=now)
+            )
+            await session.execute(
+                update(FollowUp)
+                .where(FollowUp.author_id == user_id)
+                .values(text="", author_id=anonymous)
+            )
+            await session.execute(
+                update(FollowUp).where(FollowUp.removed_by == user_id).values(removed_by=anonymous)
+            )
+            # Offers never presented exist only for the person: they go entirely.
+            await session.execute(
+                delete(Case).where(
+                    Case.presenter_id == user_id,
+                    Case.status.in_((CaseStatus.OFFERED, CaseStatus.WITHDRAWN)),
+                )
+            )
+            own_cases = select(Case.id).where(Case.presenter_id == user_id)
+            unsent = list(
+                (
+                    await session.execute(
+                        select(FollowUpPrompt.id).where(
+                            FollowUpPrompt.case_id.in_(own_cases), FollowUpPrompt.sent_at.is_(None)
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await session.execute(delete(FollowUpPrompt).where(FollowUpPrompt.id.in_(unsent)))
+            await session.execute(
+                update(Case)
+                .where(Case.presenter_id == user_id, Case.status == CaseStatus.PRESENTED)
+                .values(status=CaseStatus.CLOSED, closed_at=now)
+            )
+            for model, column in (
+                (Case, Case.presenter_id),
+                (Attendance, Attendance.user_id),
+                (Rsvp, Rsvp.user_id),
+                (ReminderDM, ReminderDM.user_id),
+                (PresenterPass, PresenterPass.user_id),
+                (Meeting, Meeting.started_by),
+                (PhaseLogEntry, PhaseLogEntry.started_by),
+            ):
+                await session.execute(
+                    update(model).where(column == user_id).values({column: anonymous})
+                )
+            await session.execute(
+                update(OverwriteChange)
+                .where(
+                    OverwriteChange.target_id == user_id, OverwriteChange.restored_at.is_not(None)
+                )
+                .values(target_id=anonymous)
+            )
+            kept = list(
+                (
+                    await session.execute(
+                        select(Group.name)
+                        .join(Membership, Membership.group_id == Group.id)
+                        .where(
+                            Membership.user_id == user_id,
+                            Membership.status == MembershipStatus.ACTIVE,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await session.execute(
+                delete(Membership).where(
+                    Membership.user_id == user_id, Membership.status != MembershipStatus.ACTIVE
+                )
+            )
+            await session.commit()
+        for prompt_id in unsent:
+            self._followups.cancel_prompt(prompt_id)
+        for followup_id in followup_ids:
+            await self._followups.sync(followup_id)
+        return Erasure(len(followup_ids), kept)
+
+    # Retention ----------------------------------------------------------------------------
+
+    async def _on_retention(self, _key: str) -> None:
+        try:
+            removed = await self.apply_retention()
+            if removed:
+                log.info("retention removed the follow-ups of %d cases", removed)
+        finally:
+            self._jobs.schedule(RETENTION_JOB, "daily", next_daily_run(self._clock.now()))
+
+    async def apply_retention(self) -> int:
+        """Delete follow-ups and case posts of groups archived longer than they chose to keep."""
+        now = self._clock.now()
+        async with self._session_factory() as session:
+            archived = (
+                (await session.execute(select(Group).where(Group.archived_at.is_not(None))))
+                .scalars()
+                .all()
+            )
+            expired = [
+                group.id
+                for group in archived
+                if group.archived_at is not None
+                and add_months(
+                    group.archived_at, GroupSettings.from_dict(group.settings).retention_months
+                )
+                <= now
+            ]
+            cases = (
+                (
+                    await session.execute(
+                        select(Case).where(
+                            Case.group_id.in_(expired),
+                            (Case.label != RETIRED_LABEL) | Case.forum_thread_id.is_not(None),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        removed = 0
+        for case in cases:
+            if not await self._followups.delete_case_post(case):
+                continue  # Discord refused: tomorrow's run tries again.
+            async with self._session_factory() as session:
+                await session.execute(delete(FollowUp).where(FollowUp.case_id == case.id))
+                await session.execute(
+                    delete(FollowUpPrompt).where(FollowUpPrompt.case_id == case.id)
+                )
+                await session.execute(
+                    update(Case).where(Case.id == case.id).values(label=RETIRED_LABEL)
+                )
+                await session.commit()
+            removed += 1
+        return removed
+
+
+async def _rows(session: AsyncSession, model: Any, condition: Any) -> list[Any]:
+    return list((await session.execute(select(model).where(condition))).scalars().all())
