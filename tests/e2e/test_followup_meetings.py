@@ -50,6 +50,12 @@ async def test_the_next_meeting_lists_cases_with_new_followups(harness: Harness)
     assert listed == [
         FollowUpDigest(shearer.id, "the quiet shearer", shearer.forum_thread_id, 2, START + 2 * DAY)
     ]
+    await leader_says(harness, group, "phase next")
+    panel = [m for m in harness.emu.messages(group.text_channel_id or 0) if m.components][-1]
+    fields = {f["name"]: f["value"] for f in panel.embeds[0]["fields"]}
+    assert fields["New follow-ups since the last meeting"] == (
+        f"• <#{shearer.forum_thread_id}> the quiet shearer (2)"
+    )
     await leader_says(harness, group, "session end")
     await harness.advance(DAY)
     await write(harness, harness.people.members[1], dog.id, "She moved away.")
