@@ -44,6 +44,8 @@ def create_engine(database_url: str, **engine_options: Any) -> AsyncEngine:
     url = parse_database_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine_options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    # Database errors end up in logs: they must never carry follow-up text or labels.
+    engine_options.setdefault("hide_parameters", True)
     engine = create_async_engine(
         url, pool_pre_ping=url.get_backend_name() != "sqlite", **engine_options
     )

@@ -82,3 +82,15 @@ async def test_foreign_keys_are_enforced(
         )
         with pytest.raises(IntegrityError):
             await session.commit()
+
+
+async def test_database_errors_never_show_the_values(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """An error message (which may reach a log) hides the values, e.g. follow-up text."""
+    async with session_factory() as session:
+        session.add(Group(server_id=999, name="secret case label", timezone="UTC",
+                          agreement_text="", created_at=datetime.now(UTC)))
+        with pytest.raises(IntegrityError) as raised:
+            await session.commit()
+    assert "secret case label" not in str(raised.value)
