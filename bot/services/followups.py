@@ -711,17 +711,7 @@ class FollowUpService:
             meeting = (
                 None if group.archived_at else await queries.next_meeting(session, group_id, now)
             )
-            unsent = (
-                (
-                    await session.execute(
-                        select(FollowUpPrompt)
-                        .join(Case, Case.id == FollowUpPrompt.case_id)
-                        .where(Case.group_id == group_id, FollowUpPrompt.sent_at.is_(None))
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            unsent = await _unsent_prompts(session, group_id)
             keep: dict[int, FollowUpPrompt] = {}
             for prompt in unsent:
                 if meeting is not None and prompt.before_meeting_id == meeting.id:
@@ -759,17 +749,7 @@ class FollowUpService:
                 self._jobs.cancel(PROMPT_JOB, str(stale.id))
                 await session.delete(stale)
             await session.commit()
-            scheduled = (
-                (
-                    await session.execute(
-                        select(FollowUpPrompt)
-                        .join(Case, Case.id == FollowUpPrompt.case_id)
-                        .where(Case.group_id == group_id, FollowUpPrompt.sent_at.is_(None))
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            scheduled = await _unsent_prompts(session, group_id)
         for prompt in scheduled:
             self._jobs.schedule(PROMPT_JOB, str(prompt.id), prompt.due_at)
 
@@ -952,3 +932,13 @@ async def _cycle(session: AsyncSession, case: Case, before: Meeting) -> int:
         )
     )
     return int(held_since.scalar_one()) + 1
+
+
+async def _unsent_prompts(session: AsyncSession, group_id: int) -> Sequence[FollowUpPrompt]:
+    """The group's prompts not sent yet, whatever meeting they were planned for."""
+    result = await session.execute(
+        select(FollowUpPrompt)
+        .join(Case, Case.id == FollowUpPrompt.case_id)
+        .where(Case.group_id == group_id, FollowUpPrompt.sent_at.is_(None))
+    )
+    return result.scalars().all()
