@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 
 import discord
 from discord import app_commands
@@ -13,7 +14,7 @@ from bot.app import BalintBot
 from bot.db import queries
 from bot.db.models import Group, MemberRole, Membership, MembershipStatus
 from bot.domain.group_settings import GroupSettings
-from bot.domain.phases import PhaseTemplate
+from bot.domain.phases import Phase, PhaseError, PhaseTemplate, phase_named
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
 from bot.services.access import require_leader, require_leader_or_admin, resolve_group
@@ -367,6 +368,77 @@ class GroupCommands(commands.GroupCog, group_name="group"):
             ephemeral=True,
         )
 
+    @app_commands.command(name="phases")
+    @app_commands.describe(
+        phase="The phase to change",
+        enabled="Whether the meeting has this phase",
+        title="The name the panel shows for it",
+        minutes="Its planned length in minutes",
+        cases="How many cases a meeting has (1 to 4)",
+        group="The group",
+    )
+    async def phases(
+        self,
+        interaction: discord.Interaction,
+        phase: str | None = None,
+        enabled: bool | None = None,
+        title: app_commands.Range[str, 1, 40] | None = None,
+        minutes: app_commands.Range[int, 1, 120] | None = None,
+        cases: app_commands.Range[int, 1, 4] | None = None,
+        group: str | None = None,
+    ) -> None:
+        """See or change the meeting's phases: skip, rename, time them (leaders)."""
+        found = await self._group(interaction, group)
+        await require_leader(
+            self.bot.session_factory, found, interaction.user.id, "change the meeting's phases"
+        )
+        async with self.bot.session_factory() as session:
+            if await queries.live_meeting(session, found.id) is not None:
+                raise UserFacingError("Change the phases between meetings, not during one.")
+
+        def change(current: GroupSettings) -> GroupSettings:
+            template = PhaseTemplate.from_dict(current.phase_template)
+            if phase is not None:
+                template = template.with_phase(
+                    phase_named(template, phase),
+                    enabled=enabled,
+                    title=title,
+                    planned=None if minutes is None else timedelta(minutes=minutes),
+                )
+            elif (enabled, title, minutes) != (None, None, None):
+                raise UserFacingError("Choose the phase to change with the `phase` option.")
+            if cases is not None:
+                template = replace(template, cases=cases)
+            return current.with_changes(phase_template=template.to_dict())
+
+        try:
+            updated = await self.bot.groups.update_settings(found, change)
+        except PhaseError as error:
+            raise UserFacingError(str(error)) from None
+        template = PhaseTemplate.from_dict(updated.phase_template)
+        lines = [
+            f"{'•' if template.is_enabled(p) else '✗'} {template.title(p)}: "
+            f"{int(template.planned(p).total_seconds() // 60)} min"
+            + ("" if template.is_enabled(p) else " (skipped)")
+            for p in Phase
+        ]
+        await interaction.response.send_message(
+            f"**{found.name}** meetings: {template.cases} case(s), "
+            f"{int(template.meeting_length().total_seconds() // 60)} minutes planned.\n"
+            + "\n".join(lines),
+            ephemeral=True,
+        )
+
+    @phases.autocomplete("phase")
+    async def phases_phase_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=p.value.replace("_", " "), value=p.value)
+            for p in Phase
+            if current.lower() in p.value.replace("_", " ")
+        ]
+
     @app_commands.command(name="settings")
     @app_commands.describe(
         use_room_pool="Meet in a free room from the server's pool instead of the group's room",
@@ -422,7 +494,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
             ephemeral=True,
         )
 
-    for _command in (add, remove, agreement, agreement_edit, info, archive, settings):
+    for _command in (add, remove, agreement, agreement_edit, info, archive, settings, phases):
         _command.autocomplete("group")(group_name_autocomplete)
 
 

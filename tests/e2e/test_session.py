@@ -270,3 +270,30 @@ async def test_dropped_gateway_connection_loses_no_phase_change(harness: Harness
     moved = await leader_says(harness, group, "phase set", phase="discussion")
     assert "Discussion" in answer_text(moved)
     assert not harness.emu.can_speak(presenter)
+
+
+async def test_a_groups_own_phases_skip_rename_and_time(harness: Harness) -> None:
+    """No questions round, 'Pushed back' for the discussion, one case of 30 minutes."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    skipped = await leader_says(harness, group, "group phases", phase="questions", enabled=False)
+    assert "Clarifying questions: 5 min (skipped)" in answer_text(skipped)
+    await leader_says(harness, group, "group phases", phase="discussion", title="Pushed back",
+                      minutes=30)
+    shown = answer_text(await leader_says(harness, group, "group phases", cases=1))
+    assert "1 case(s)" in shown
+    assert "Pushed back: 30 min" in shown
+    member = await harness.command(presenter, "group phases", group.text_channel_id, cases=2)
+    assert "Only the leaders" in answer_text(member)
+    await leader_says(harness, group, "session start")
+    await leader_says(harness, group, "case present", member=presenter, label="a case")
+    await leader_says(harness, group, "phase set", phase="presentation")
+    moved = await leader_says(harness, group, "phase next")
+    assert "Case 1 · Pushed back" in answer_text(moved)
+    assert not harness.emu.can_speak(presenter)
+    during = await leader_says(harness, group, "group phases", cases=2)
+    assert "between meetings" in answer_text(during)
+    await leader_says(harness, group, "phase next")
+    await leader_says(harness, group, "phase next")
+    last = await leader_says(harness, group, "phase next")
+    assert "last phase" in answer_text(last)
