@@ -240,3 +240,33 @@ async def test_archive_locks_the_channels(harness: Harness) -> None:
 def answer_text_of_dm(message: object) -> str:
     embeds = getattr(message, "embeds", [])
     return " ".join(e.get("description", "") for e in embeds)
+
+
+async def test_leaders_edit_the_agreement_new_members_receive(harness: Harness) -> None:
+    group = await harness.create_group()
+    opened = await harness.command(harness.people.leader, "group agreement-edit",
+                                   group.text_channel_id)
+    assert opened.modal is not None
+    field = opened.modal["components"][0]["components"][0]["custom_id"]
+    text = "We meet on time, we disguise patients, and what is said here stays here."
+    saved = await harness.emu.submit_modal(harness.people.leader, opened, {field: text})
+    assert "Saved the agreement" in answer_text(saved)
+    member = harness.people.members[0]
+    await harness.command(harness.people.leader, "group add", group.text_channel_id,
+                          member=member)
+    assert text in answer_text_of_dm(harness.latest_dm_with_buttons(member))
+    accepted = harness.people.members[1]
+    await harness.add_and_accept(group, accepted)
+    refused = await harness.command(accepted, "group agreement-edit", group.text_channel_id)
+    assert "Only the leaders" in answer_text(refused)
+
+
+async def test_co_leader_gets_the_leaders_commands(harness: Harness) -> None:
+    group = await harness.create_group()
+    co_leader = harness.people.members[0]
+    await harness.add_and_accept(group, co_leader, role="co_leader")
+    info = answer_text(await harness.command(co_leader, "group info", group.text_channel_id))
+    assert f"<@{co_leader}> (co-leader)" in info
+    added = await harness.command(co_leader, "group add", group.text_channel_id,
+                                  member=harness.people.members[1])
+    assert "Invited" in answer_text(added)

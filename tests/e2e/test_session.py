@@ -7,7 +7,15 @@ from datetime import timedelta
 import discord
 from sqlalchemy import select
 
-from bot.db.models import Attendance, Meeting, MeetingStatus, OverwriteChange, PhaseLogEntry
+from bot.db.models import (
+    Attendance,
+    Meeting,
+    MeetingStatus,
+    MemberRole,
+    Membership,
+    OverwriteChange,
+    PhaseLogEntry,
+)
 from tests.e2e.conftest import (
     Harness,
     answer_text,
@@ -297,3 +305,34 @@ async def test_a_groups_own_phases_skip_rename_and_time(harness: Harness) -> Non
     await leader_says(harness, group, "phase next")
     last = await leader_says(harness, group, "phase next")
     assert "last phase" in answer_text(last)
+
+
+async def test_the_co_leader_runs_the_phases_while_the_leader_presents(
+    harness: Harness,
+) -> None:
+    group = await meeting_group(harness, members=3)
+    co_leader = harness.people.members[0]
+    async with harness.bot.session_factory() as session:
+        membership = (await session.execute(select(Membership).where(
+            Membership.user_id == co_leader))).scalar_one()
+        membership.role = MemberRole.CO_LEADER
+        await session.commit()
+    await to_discussion(harness, group, harness.people.leader)
+    assert not harness.emu.can_speak(harness.people.leader)
+    assert harness.emu.can_speak(co_leader)
+    back = await harness.command(co_leader, "phase next", group.text_channel_id)
+    assert "Presenter returns" in answer_text(back)
+    assert harness.emu.can_speak(harness.people.leader)
+
+
+async def test_offered_case_labels_are_for_leaders_only(harness: Harness) -> None:
+    group = await meeting_group(harness, members=2, in_voice=False)
+    member = harness.people.members[0]
+    await harness.command(member, "case offer", group.text_channel_id,
+                          label="the man who never sat down")
+    listed = await leader_says(harness, group, "case list")
+    assert "the man who never sat down" in answer_text(listed)
+    assert listed.ephemeral
+    peek = await harness.command(harness.people.members[1], "case list", group.text_channel_id)
+    assert "Only the leaders" in answer_text(peek)
+    assert "the man who never sat down" not in answer_text(peek)
