@@ -113,12 +113,18 @@ class World:
         await self.gateway.dispatch(event, data)
 
     def check_overwrite_edit(self, channel: Channel, allow: int, deny: int) -> None:
-        """MANAGE_ROLES in the channel, and only bits the bot holds unless it has an explicit
-        MANAGE_ROLES overwrite there or is an administrator (docs: "Edit Channel Permissions")."""
+        """MANAGE_ROLES in the channel, and only bits the bot holds "in the guild or parent
+        channel (if applicable)" unless it has an explicit MANAGE_ROLES overwrite there or is
+        an administrator (docs: "Edit Channel Permissions"). Holding a bit is judged where
+        the docs say, not in the channel itself, where Discord strips e.g. voice bits from a
+        text channel."""
         perms = self.require(channel, P.MANAGE_ROLES)
         if perms == ALL or self._has_manage_roles_overwrite(channel):
             return
-        if (allow | deny) & ~perms:
+        guild = self.state.guild(channel.guild_id or 0)
+        parent = self.state.channels.get(channel.parent_id) if channel.parent_id else None
+        held = self.perms(self.bot_id, parent) if parent else self.guild_perms(guild, self.bot_id)
+        if (allow | deny) & ~held:
             raise missing_permissions()
 
     def _has_manage_roles_overwrite(self, channel: Channel) -> bool:

@@ -169,3 +169,19 @@ async def test_creating_channels_needs_manage_channels(
     )
     with pytest.raises(discord.Forbidden):
         await guild.create_voice_channel("nope")
+
+
+async def test_overwrite_bits_are_judged_in_the_guild_not_the_text_channel(
+    scene: Scene, client: discord.Client
+) -> None:
+    """Discord strips voice bits from a text channel, yet a bot holding CONNECT in the guild
+    may still put CONNECT in a text channel's overwrite; a bit it lacks is refused."""
+    guild = _guild(client, scene)
+    channel = guild.get_channel(scene.text.id)
+    alice = guild.get_member(scene.alice.id)
+    assert isinstance(channel, discord.TextChannel)
+    assert alice is not None
+    await channel.set_permissions(alice, connect=False)
+    assert scene.emu.overwrites(scene.text.id)[scene.alice.id].deny == P.CONNECT
+    with pytest.raises(discord.Forbidden):
+        await channel.set_permissions(alice, administrator=True)
