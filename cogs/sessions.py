@@ -568,6 +568,21 @@ class RoomCommands(commands.GroupCog, group_name="room"):
         await self.bot.rooms.remove_from_pool(interaction.guild.id, channel.id)
         await interaction.response.send_message(f"{channel.mention} left the pool.", ephemeral=True)
 
+    @app_commands.command(name="list")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def pool_list(self, interaction: discord.Interaction) -> None:
+        """The lobby and the pooled rooms, and which are in use now."""
+        assert interaction.guild is not None
+        rooms = await self.bot.rooms.pool(interaction.guild.id)
+        lobby = await self.bot.rooms.lobby_id(interaction.guild.id)
+        lines = [f"Lobby: <#{lobby}>" if lobby else "Lobby: none (`/room lobby`)"]
+        lines += [
+            f"• <#{room.channel_id}>: " + ("in use" if room.held_by_meeting_id else "free")
+            for room in rooms
+        ] or ["No pooled rooms: groups meet in their own rooms (`/room pool-add`)."]
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
     @app_commands.command(name="lobby")
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.checks.has_permissions(manage_guild=True)

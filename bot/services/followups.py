@@ -904,10 +904,6 @@ def _validate_text(text: str) -> str:
     return cleaned
 
 
-def _jump_url(guild_id: int, thread_id: int | None, message_id: int | None) -> str:
-    return f"https://discord.com/channels/{guild_id}/{thread_id}/{message_id}"
-
-
 async def _previous_end(
     session: AsyncSession, group_id: int, excluding_meeting_id: int | None
 ) -> datetime | None:

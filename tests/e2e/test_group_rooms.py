@@ -144,3 +144,14 @@ async def test_case_label_that_identifies_a_patient_is_refused(harness: Harness)
                                    label="Mrs Jones, 0412 345 678")
     assert "must not identify the patient" in answer_text(result)
     assert "phone number" in answer_text(result)
+
+
+async def test_room_list_shows_the_lobby_and_which_rooms_are_in_use(harness: Harness) -> None:
+    rooms = await pooled_server(harness)
+    group = await harness.create_group()
+    await leader_says(harness, group, "group settings", use_room_pool=True)
+    await leader_says(harness, group, "session start")
+    listed = answer_text(await harness.command(harness.people.admin, "room list"))
+    assert f"Lobby: <#{harness.lobby_id}>" in listed
+    assert f"<#{rooms[0]}>: in use" in listed
+    assert f"<#{rooms[1]}>: free" in listed
