@@ -31,7 +31,13 @@ from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp
 from bot.services.access import require_leader, require_member, resolve_group
 from bot.services.followups import FollowUpDigest
-from bot.services.sessions import MeetingSummary, PanelState, PositionChooser, template_of
+from bot.services.sessions import (
+    FIRST_RETRY,
+    MeetingSummary,
+    PanelState,
+    PositionChooser,
+    template_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -525,9 +531,8 @@ class SessionCommands(commands.Cog):
         finally:
             self.bot.reconciled.set()
         if problems:
-            log.warning(
-                "recovery left %d problems; they are retried at the next start", len(problems)
-            )
+            log.warning("recovery left %d problems; retrying in a minute", len(problems))
+            self.bot.sessions.retry_reconcile(FIRST_RETRY)
 
     @commands.Cog.listener()
     async def on_meeting_recovered(self, meeting_id: int) -> None:

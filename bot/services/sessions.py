@@ -58,6 +58,10 @@ from bot.services.rooms import RoomService
 log = logging.getLogger(__name__)
 
 CUE_JOB = "phase_cue"
+RECONCILE_JOB = "reconcile"
+# After something could not be undone on Discord, try again soon, then less often.
+FIRST_RETRY = timedelta(minutes=1)
+LAST_RETRY = timedelta(hours=1)
 SILENCE_REASONS = {Channel.VOICE: "silence-voice", Channel.TEXT: "silence-text"}
 VOICE_SILENCE = discord.Permissions(speak=True).value
 TEXT_SILENCE = discord.Permissions(
@@ -129,6 +133,7 @@ class SessionService:
         self._rooms = rooms
         self._locks: dict[int, asyncio.Lock] = {}
         jobs.register(CUE_JOB, self._on_cue)
+        jobs.register(RECONCILE_JOB, self._on_reconcile)
 
     def _lock(self, group_id: int) -> asyncio.Lock:
         return self._locks.setdefault(group_id, asyncio.Lock())
@@ -548,6 +553,8 @@ class SessionService:
             await self._close(meeting)
             failures += await self._rooms.release(guild, group, meeting)
         self._client.dispatch("meeting_ended", meeting.id)
+        if failures:
+            self.retry_reconcile(FIRST_RETRY)
         summary = await self.summary(group, meeting.id)
         return MeetingSummary(
             summary.group, summary.meeting, summary.cases, summary.rows, summary.attendees, failures
@@ -816,6 +823,16 @@ class SessionService:
                 self._schedule_cues(await _open_entry(session, meeting.id))
             self._client.dispatch("meeting_recovered", meeting.id)
         return problems
+
+    def retry_reconcile(self, delay: timedelta) -> None:
+        """Reconcile again after `delay`; the key carries the delay so each retry can double it."""
+        self._jobs.schedule(
+            RECONCILE_JOB, str(int(delay.total_seconds())), self._clock.now() + delay
+        )
+
+    async def _on_reconcile(self, key: str) -> None:
+        if await self.recover():
+            self.retry_reconcile(min(timedelta(seconds=int(key)) * 2, LAST_RETRY))
 
     async def _record_present(self, guild: discord.Guild, meeting: Meeting) -> None:
         room = guild.get_channel(meeting.voice_channel_id or 0)

@@ -110,3 +110,24 @@ async def test_a_server_error_on_the_overwrite_is_retried(harness: Harness) -> N
     await to_discussion(harness, group, presenter)
     assert not harness.emu.can_speak(presenter)
     assert await current_phase(harness) == "discussion"
+
+
+async def test_what_end_could_not_undo_is_retried_until_it_is(harness: Harness) -> None:
+    """Refused at the end, the presenter's chat silence is lifted once Discord allows it."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await to_discussion(harness, group, presenter)
+    text_id = group.text_channel_id or 0
+    own = harness.emu.overwrites(text_id)[harness.emu.bot_id]
+    manage_roles = discord.Permissions(manage_roles=True).value
+    await harness.emu.set_overwrite(text_id, harness.emu.bot_id, allow=own.allow,
+                                    deny=manage_roles)
+    ended = await leader_says(harness, group, "session end")
+    assert "Needs attention" in answer_text(ended)
+    assert not harness.emu.permissions_for(presenter, text_id) & SEND
+    await harness.advance(timedelta(minutes=1))
+    assert not harness.emu.permissions_for(presenter, text_id) & SEND
+    await harness.emu.set_overwrite(text_id, harness.emu.bot_id, allow=own.allow, deny=0)
+    await harness.advance(timedelta(minutes=2))
+    assert harness.emu.permissions_for(presenter, text_id) & SEND
+    assert harness.emu.can_speak(presenter)
