@@ -48,7 +48,8 @@ class ErrorHandler(commands.Cog):
     ) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
         original = getattr(error, "original", error)
-        if not isinstance(original, UserFacingError):
+        expected = (UserFacingError, app_commands.CheckFailure, app_commands.TransformerError)
+        if not isinstance(original, expected):
             # The exception type and command only: arguments may hold case details.
             log.error(
                 "command /%s failed: %s",
