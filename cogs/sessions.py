@@ -258,10 +258,17 @@ class SessionCommands(commands.Cog):
         assert interaction.guild is not None
         group = await self._leader_group(interaction, "start a meeting")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        meeting = await self.bot.sessions.start(interaction.guild, group, interaction.user.id)
-        await self._post_panel(interaction.guild, group)
+        meeting, warnings = await self.bot.sessions.start(
+            interaction.guild, group, interaction.user.id
+        )
+        if not await self._post_panel(interaction.guild, group):
+            warnings.append(
+                f"I couldn't post the session panel in <#{group.text_channel_id}>: please let "
+                "me **Send Messages** and **Embed Links** there. `/phase` commands still work."
+            )
         await interaction.followup.send(
-            f"The meeting has started in <#{meeting.voice_channel_id}>.", ephemeral=True
+            "\n".join([f"The meeting has started in <#{meeting.voice_channel_id}>.", *warnings]),
+            ephemeral=True,
         )
 
     @session.command(name="end")
@@ -287,19 +294,21 @@ class SessionCommands(commands.Cog):
             )
         return render_panel(state, self.bot.clock.now(), digests)
 
-    async def _post_panel(self, guild: discord.Guild, group: Group) -> None:
+    async def _post_panel(self, guild: discord.Guild, group: Group) -> bool:
+        """Post the panel; False if Discord refused (the meeting runs without it)."""
         state = await self.bot.sessions.panel_state(group)
         channel = guild.get_channel(group.text_channel_id or 0)
         if state is None or not isinstance(channel, discord.TextChannel):
-            return
+            return False
         try:
             message = await channel.send(
                 embed=await self.panel_embed(state), view=panel_view(group.id)
             )
         except discord.HTTPException as error:
             log.warning("could not post the session panel: HTTP %s", error.status)
-            return
+            return False
         await self.bot.sessions.set_panel(state.meeting.id, message.id)
+        return True
 
     async def refresh_panel(self, group: Group) -> None:
         """Edit the panel in place (a handful of times per phase, never every second)."""

@@ -140,8 +140,14 @@ class SessionService:
 
     # Start --------------------------------------------------------------------------------
 
-    async def start(self, guild: discord.Guild, group: Group, leader_id: int) -> Meeting:
-        """Open the meeting: the scheduled one near now, or an ad hoc one."""
+    async def start(
+        self, guild: discord.Guild, group: Group, leader_id: int
+    ) -> tuple[Meeting, list[str]]:
+        """Open the meeting: the scheduled one near now, or an ad hoc one.
+
+        Returns the meeting and what could not be done without stopping it (moving
+        members in from the lobby): the meeting runs, and the leader is told.
+        """
         template = template_of(group)
         now = self._clock.now()
         position = first_position(template)
@@ -185,11 +191,15 @@ class SessionService:
         except (UserFacingError, discord.HTTPException):
             await self._abandon(guild, group, meeting)
             raise
-        await self._rooms.gather(guild, group, room_id)
+        warnings: list[str] = []
+        try:
+            await self._rooms.gather(guild, group, room_id)
+        except MissingBotPermission as error:
+            warnings.append(f"I couldn't bring members in from the lobby. {error.message}")
         await self._record_present(guild, meeting)
         self._schedule_cues(entry)
         self._client.dispatch("meeting_started", meeting.id)
-        return meeting
+        return meeting, warnings
 
     async def _abandon(self, guild: discord.Guild, group: Group, meeting: Meeting) -> None:
         """Undo a start that could not get its room."""

@@ -131,3 +131,26 @@ async def test_what_end_could_not_undo_is_retried_until_it_is(harness: Harness) 
     await harness.advance(timedelta(minutes=2))
     assert harness.emu.permissions_for(presenter, text_id) & SEND
     assert harness.emu.can_speak(presenter)
+
+
+async def test_start_without_move_members_runs_the_meeting_and_says_what_to_grant(
+    harness: Harness,
+) -> None:
+    """Nothing half-done: the meeting and its panel are up; the leader learns what to grant."""
+    await harness.command(harness.people.admin, "room lobby", channel=harness.lobby_id)
+    group = await meeting_group(harness, members=1, in_voice=False)
+    member = harness.people.members[0]
+    await harness.emu.join_voice(member, harness.lobby_id)
+    bot_role = harness.emu.bot_role(harness.guild_id)
+    without = bot_role.permissions & ~discord.Permissions(move_members=True).value
+    await harness.emu.edit_role(harness.guild_id, bot_role.id, permissions=without)
+    # The bot's own overwrite in the group's room still grants Move Members there;
+    # the lobby is where it lacks it.
+    started = await leader_says(harness, group, "session start")
+    text = answer_text(started)
+    assert "has started" in text
+    assert "couldn't bring members in from the lobby" in text
+    assert "Move Members" in text
+    assert harness.emu.voice_channel_of(member) == harness.lobby_id
+    assert [m for m in harness.emu.messages(group.text_channel_id or 0) if m.components]
+    assert await current_phase(harness) == "check_in"
