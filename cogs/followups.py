@@ -22,7 +22,10 @@ from bot.db.models import CaseStatus
 from bot.domain.identifiers import human_summary, scan
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral
-from bot.services.access import channel_ids_of, require_leader, resolve_group
+from bot.services.access import (
+    channel_ids_of,
+    group_led_by_caller,
+)
 from bot.services.followups import MAX_TEXT, Saved, SyncResult, meeting_date
 
 log = logging.getLogger(__name__)
@@ -390,12 +393,8 @@ class FollowUpCommands(commands.GroupCog, group_name="followup"):
         clear_chat: bool | None = None,
     ) -> None:
         """See or change the group's follow-up and confidentiality choices (leaders)."""
-        assert interaction.guild is not None
-        group = await resolve_group(
-            self.bot.session_factory, interaction.guild.id, interaction.channel, None
-        )
-        await require_leader(
-            self.bot.session_factory, group, interaction.user.id, "change these settings"
+        group = await group_led_by_caller(
+            self.bot.session_factory, interaction, "change these settings"
         )
         changes = {
             name: value

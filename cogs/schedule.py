@@ -17,7 +17,11 @@ from bot.db.models import Group, RsvpAnswer
 from bot.domain.recurrence import describe
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
-from bot.services.access import channel_ids_of, require_leader, require_member, resolve_group
+from bot.services.access import (
+    channel_ids_of,
+    group_led_by_caller,
+    group_of_caller,
+)
 from bot.services.reminders import ReminderService, RsvpBoard, describe_offset
 from bot.services.schedule import (
     FREQUENCIES,
@@ -145,9 +149,7 @@ class ScheduleCommands(commands.Cog):
 
     def __init__(self, bot: BalintBot) -> None:
         self.bot = bot
-        self.reminders = ReminderService(
-            bot, bot.session_factory, bot.clock, bot.jobs, rsvp_view
-        )
+        self.reminders = ReminderService(bot, bot.session_factory, bot.clock, bot.jobs, rsvp_view)
         self.service = ScheduleService(
             bot, bot.session_factory, bot.clock, bot.jobs, bot.groups, self.reminders
         )
@@ -164,26 +166,6 @@ class ScheduleCommands(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(RsvpButton)
         await self.service.start_up()
-
-    async def _group(
-        self, interaction: discord.Interaction, name: str | None, *, leader_action: str | None
-    ) -> Group:
-        assert interaction.guild is not None
-        group = await resolve_group(
-            self.bot.session_factory, interaction.guild.id, interaction.channel, name
-        )
-        if leader_action is not None:
-            await require_leader(
-                self.bot.session_factory, group, interaction.user.id, leader_action
-            )
-        return group
-
-    async def _member_group(
-        self, interaction: discord.Interaction, name: str | None, action: str
-    ) -> Group:
-        group = await self._group(interaction, name, leader_action=None)
-        await require_member(self.bot.session_factory, group, interaction.user.id, action)
-        return group
 
     async def group_autocomplete(
         self, interaction: discord.Interaction, current: str
@@ -247,7 +229,9 @@ class ScheduleCommands(commands.Cog):
     ) -> None:
         """Set when the group meets (leaders)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self._group(interaction, group, leader_action="set the schedule")
+        found = await group_led_by_caller(
+            self.bot.session_factory, interaction, "set the schedule", group
+        )
         form = ScheduleForm(
             frequency, day, time, duration, every, week, starting, until, count, timezone
         )
@@ -296,7 +280,9 @@ class ScheduleCommands(commands.Cog):
     ) -> None:
         """Change the schedule from a date onward; what you leave out stays as it was (leaders)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self._group(interaction, group, leader_action="change the schedule")
+        found = await group_led_by_caller(
+            self.bot.session_factory, interaction, "change the schedule", group
+        )
         form = ScheduleForm(
             frequency, day, time, duration, every, week, None, until, count, timezone
         )
@@ -313,7 +299,9 @@ class ScheduleCommands(commands.Cog):
     ) -> None:
         """End the regular schedule; coming meetings are called off (leaders)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self._group(interaction, group, leader_action="cancel the schedule")
+        found = await group_led_by_caller(
+            self.bot.session_factory, interaction, "cancel the schedule", group
+        )
         change = await self.service.cancel_schedule(found)
         await interaction.followup.send(
             render_change(
@@ -332,7 +320,9 @@ class ScheduleCommands(commands.Cog):
     ) -> None:
         """Skip one meeting (leaders)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self._group(interaction, group, leader_action="skip a meeting")
+        found = await group_led_by_caller(
+            self.bot.session_factory, interaction, "skip a meeting", group
+        )
         change = await self.service.skip(found, date)
         start = change.meetings[0].scheduled_start
         await interaction.followup.send(
@@ -356,7 +346,9 @@ class ScheduleCommands(commands.Cog):
     ) -> None:
         """Move one meeting to another day or time (leaders)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self._group(interaction, group, leader_action="move a meeting")
+        found = await group_led_by_caller(
+            self.bot.session_factory, interaction, "move a meeting", group
+        )
         change = await self.service.move(found, date, to_date, to_time)
         start = change.meetings[0].scheduled_start
         await interaction.followup.send(
@@ -373,7 +365,9 @@ class ScheduleCommands(commands.Cog):
     ) -> None:
         """Choose when reminders go out before each meeting (leaders)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self._group(interaction, group, leader_action="change the reminders")
+        found = await group_led_by_caller(
+            self.bot.session_factory, interaction, "change the reminders", group
+        )
         offsets = await self.service.set_reminder_offsets(found, before)
         await interaction.followup.send(
             "Reminders now go out "
@@ -390,7 +384,9 @@ class ScheduleCommands(commands.Cog):
         self, interaction: discord.Interaction, group: str | None = None
     ) -> None:
         """The group's schedule and its next meetings."""
-        found = await self._member_group(interaction, group, "see the schedule")
+        found = await group_of_caller(
+            self.bot.session_factory, interaction, "see the schedule", group
+        )
         overview = await self.service.overview(found)
         await interaction.response.send_message(
             embed=render_overview(found, overview), ephemeral=True
@@ -405,7 +401,9 @@ class ScheduleCommands(commands.Cog):
         self, interaction: discord.Interaction, date: str | None = None, group: str | None = None
     ) -> None:
         """Who is coming, who sent apologies, who has not answered (leaders)."""
-        found = await self._group(interaction, group, leader_action="see the answers")
+        found = await group_led_by_caller(
+            self.bot.session_factory, interaction, "see the answers", group
+        )
         meeting = await self.service.meeting_for(found, date)
         board = await self.reminders.board(meeting)
         await interaction.response.send_message(render_board(board), ephemeral=True)
@@ -416,7 +414,9 @@ class ScheduleCommands(commands.Cog):
         self, interaction: discord.Interaction, group: str | None = None
     ) -> None:
         """The group's meetings as a calendar file; importing a newer one updates them."""
-        found = await self._member_group(interaction, group, "download the calendar")
+        found = await group_of_caller(
+            self.bot.session_factory, interaction, "download the calendar", group
+        )
         data = await self.service.calendar(found)
         name = re.sub(r"[^a-z0-9]+", "-", found.name.lower()).strip("-") or "balint-group"
         await interaction.response.send_message(
@@ -447,7 +447,11 @@ class ScheduleCommands(commands.Cog):
             )
             mine = await queries.user_groups(session, interaction.guild.id, interaction.user.id)
         if group or here is not None:
-            found = [await self._member_group(interaction, group, "get its reminders")]
+            found = [
+                await group_of_caller(
+                    self.bot.session_factory, interaction, "get its reminders", group
+                )
+            ]
         elif mine:
             found = list(mine)
         else:

@@ -29,7 +29,12 @@ from bot.domain.phases import (
 from bot.domain.rotation import ProposalReason
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp
-from bot.services.access import require_leader, require_member, resolve_group
+from bot.services.access import (
+    group_led_by_caller,
+    group_of_caller,
+    require_leader,
+    resolve_group,
+)
 from bot.services.followups import FollowUpDigest
 from bot.services.sessions import (
     FIRST_RETRY,
@@ -234,29 +239,13 @@ class SessionCommands(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PanelButton)
 
-    async def _leader_group(self, interaction: discord.Interaction, action: str) -> Group:
-        assert interaction.guild is not None
-        group = await resolve_group(
-            self.bot.session_factory, interaction.guild.id, interaction.channel, None
-        )
-        await require_leader(self.bot.session_factory, group, interaction.user.id, action)
-        return group
-
-    async def _member_group(self, interaction: discord.Interaction, action: str) -> Group:
-        assert interaction.guild is not None
-        group = await resolve_group(
-            self.bot.session_factory, interaction.guild.id, interaction.channel, None
-        )
-        await require_member(self.bot.session_factory, group, interaction.user.id, action)
-        return group
-
     # /session --------------------------------------------------------------------------
 
     @session.command(name="start")
     async def session_start(self, interaction: discord.Interaction) -> None:
         """Open the meeting in its room and post the session panel (leaders)."""
         assert interaction.guild is not None
-        group = await self._leader_group(interaction, "start a meeting")
+        group = await group_led_by_caller(self.bot.session_factory, interaction, "start a meeting")
         await interaction.response.defer(ephemeral=True, thinking=True)
         meeting, warnings = await self.bot.sessions.start(
             interaction.guild, group, interaction.user.id
@@ -275,7 +264,7 @@ class SessionCommands(commands.Cog):
     async def session_end(self, interaction: discord.Interaction) -> None:
         """Close the meeting: silences lifted, the room released, a summary for you (leaders)."""
         assert interaction.guild is not None
-        group = await self._leader_group(interaction, "end the meeting")
+        group = await group_led_by_caller(self.bot.session_factory, interaction, "end the meeting")
         await interaction.response.defer(ephemeral=True, thinking=True)
         summary = await self.end_meeting(interaction.guild, group)
         await interaction.followup.send(embed=render_summary(summary), ephemeral=True)
@@ -343,7 +332,9 @@ class SessionCommands(commands.Cog):
 
     async def _move(self, interaction: discord.Interaction, choose: PositionChooser) -> None:
         assert interaction.guild is not None
-        group = await self._leader_group(interaction, "move the meeting on")
+        group = await group_led_by_caller(
+            self.bot.session_factory, interaction, "move the meeting on"
+        )
         # Acknowledge first (interaction callbacks are outside the global rate limit):
         # under load, the Discord work may take longer than the 3 s deadline.
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -411,7 +402,7 @@ class SessionCommands(commands.Cog):
         self, interaction: discord.Interaction, minutes: app_commands.Range[int, 1, 30]
     ) -> None:
         """Give the current phase more time (leaders)."""
-        group = await self._leader_group(interaction, "extend a phase")
+        group = await group_led_by_caller(self.bot.session_factory, interaction, "extend a phase")
         state = await self.bot.sessions.extend(group, minutes)
         await interaction.response.send_message(
             f"Added {minutes} min to **{describe_position(state.template, state.position)}**.",
@@ -427,7 +418,7 @@ class SessionCommands(commands.Cog):
         self, interaction: discord.Interaction, label: app_commands.Range[str, 1, 100]
     ) -> None:
         """Volunteer a case for the next meeting; only the leaders see it until presented."""
-        group = await self._member_group(interaction, "offer a case")
+        group = await group_of_caller(self.bot.session_factory, interaction, "offer a case")
         await self.bot.cases.offer(group, interaction.user.id, label)
         await interaction.response.send_message(
             f"Thank you: your case is offered for the next meeting of **{group.name}**. "
@@ -438,14 +429,14 @@ class SessionCommands(commands.Cog):
     @case.command(name="withdraw")
     async def case_withdraw(self, interaction: discord.Interaction) -> None:
         """Withdraw the case you offered."""
-        group = await self._member_group(interaction, "withdraw a case")
+        group = await group_of_caller(self.bot.session_factory, interaction, "withdraw a case")
         await self.bot.cases.withdraw(group, interaction.user.id)
         await interaction.response.send_message("Your offer is withdrawn.", ephemeral=True)
 
     @case.command(name="pass")
     async def case_pass(self, interaction: discord.Interaction) -> None:
         """Let your turn to present go by at this meeting."""
-        group = await self._member_group(interaction, "pass a turn")
+        group = await group_of_caller(self.bot.session_factory, interaction, "pass a turn")
         meeting = await self.bot.sessions.live_meeting(group)
         await self.bot.cases.pass_turn(group, meeting, interaction.user.id)
         await interaction.response.send_message(
@@ -456,7 +447,9 @@ class SessionCommands(commands.Cog):
     async def case_propose(self, interaction: discord.Interaction) -> None:
         """Who has a case? Volunteers first, then who has waited longest (leaders)."""
         assert interaction.guild is not None
-        group = await self._leader_group(interaction, "see the proposals")
+        group = await group_led_by_caller(
+            self.bot.session_factory, interaction, "see the proposals"
+        )
         present = await self.bot.sessions.present_members(interaction.guild, group)
         lines = await self.bot.cases.proposals(group, present)
         text = (
@@ -482,7 +475,9 @@ class SessionCommands(commands.Cog):
     ) -> None:
         """Choose the presenter of the current case (leaders)."""
         assert interaction.guild is not None
-        group = await self._leader_group(interaction, "choose the presenter")
+        group = await group_led_by_caller(
+            self.bot.session_factory, interaction, "choose the presenter"
+        )
         case, number = await self.bot.sessions.set_presenter(
             interaction.guild, group, member.id, label
         )
@@ -494,7 +489,9 @@ class SessionCommands(commands.Cog):
     @case.command(name="list")
     async def case_list(self, interaction: discord.Interaction) -> None:
         """The cases offered for the next meeting (leaders)."""
-        group = await self._leader_group(interaction, "see offered cases")
+        group = await group_led_by_caller(
+            self.bot.session_factory, interaction, "see offered cases"
+        )
         offers = await self.bot.cases.offers(group)
         text = (
             "\n".join(

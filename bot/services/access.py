@@ -6,6 +6,8 @@ make someone a leader.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import discord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -81,3 +83,39 @@ async def require_leader_or_admin(
     if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
         return
     await require_leader(session_factory, group, user.id, action)
+
+
+Check = Callable[[async_sessionmaker[AsyncSession], Group, int, str], Awaitable[None]]
+
+
+async def _callers_group(
+    session_factory: async_sessionmaker[AsyncSession],
+    interaction: discord.Interaction,
+    action: str,
+    name: str | None,
+    check: Check,
+) -> Group:
+    assert interaction.guild is not None
+    group = await resolve_group(session_factory, interaction.guild.id, interaction.channel, name)
+    await check(session_factory, group, interaction.user.id, action)
+    return group
+
+
+async def group_led_by_caller(
+    session_factory: async_sessionmaker[AsyncSession],
+    interaction: discord.Interaction,
+    action: str,
+    name: str | None = None,
+) -> Group:
+    """The command's group (named, or this channel's), if the caller leads it."""
+    return await _callers_group(session_factory, interaction, action, name, require_leader)
+
+
+async def group_of_caller(
+    session_factory: async_sessionmaker[AsyncSession],
+    interaction: discord.Interaction,
+    action: str,
+    name: str | None = None,
+) -> Group:
+    """The command's group (named, or this channel's), if the caller is an active member."""
+    return await _callers_group(session_factory, interaction, action, name, require_member)
