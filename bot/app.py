@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import cogs
 from bot.clock import Clock, SystemClock
+from bot.command_tree import CheckedCommandTree
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.logs import withhold_content_from_logs
@@ -73,6 +74,7 @@ class BalintBot(commands.Bot):
             chunk_guilds_at_startup=False,
             member_cache_flags=discord.MemberCacheFlags.from_intents(bot_intents()),
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=CheckedCommandTree,
             **options,  # type: ignore[arg-type]
         )
         self.deps = deps

@@ -14,6 +14,7 @@ from bot.app import BalintBot
 from bot.db import queries
 from bot.db.models import Group, MemberRole, Membership, MembershipStatus
 from bot.domain.group_settings import GroupSettings
+from bot.domain.input_checks import database_id
 from bot.domain.phases import Phase, PhaseError, PhaseTemplate, phase_named
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
@@ -58,7 +59,7 @@ class AgreementButton(
         item: discord.ui.Item[discord.ui.View],
         match: re.Match[str],
     ) -> AgreementButton:
-        return cls(int(match["membership"]), match["answer"])
+        return cls(database_id(match["membership"]) or 0, match["answer"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = interaction.client

@@ -18,7 +18,9 @@ from bot.clock import Clock
 from bot.db import queries
 from bot.db.models import Group, Meeting, MemberRole, Membership, MembershipStatus
 from bot.domain.group_settings import GroupSettings, SettingsError
+from bot.domain.input_checks import excerpt
 from bot.domain.phases import TemplateError
+from bot.domain.zones import zone_names
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.messages import DEFAULT_AGREEMENT
 from bot.permissions import describe_missing
@@ -103,11 +105,15 @@ class GroupSummary:
 
 def validate_zone(name: str) -> str:
     """The IANA zone name as given, or a clear error with examples."""
+    # IANA Region/City names only: not the server's `localtime`, nor a file path.
+    known = name in zone_names() or name == "UTC"
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
+        known = False
+    if not known:
         raise UserFacingError(
-            f"I don't know the time zone `{name[:64]}`. Use an IANA name such as "
+            f"I don't know the time zone `{excerpt(name)}`. Use an IANA name such as "
             "`Australia/Sydney`, `Australia/Adelaide`, `Pacific/Auckland` or `Europe/London` "
             "(start typing and pick one from the list)."
         ) from None
