@@ -183,7 +183,7 @@ class GroupService:
         created: list[discord.abc.GuildChannel | discord.Role] = []
         try:
             role = await guild.create_role(
-                name=f"{name}", mentionable=True, reason=f"Balint group {name}"
+                name=f"{name}", mentionable=False, reason=f"Balint group {name}"
             )
             created.append(role)
             category = adopted.category or await guild.create_category(
@@ -408,7 +408,9 @@ class GroupService:
             await session.commit()
             return group
 
-    async def remove_member(self, guild: discord.Guild, group: Group, user_id: int) -> None:
+    async def remove_member(
+        self, guild: discord.Guild, group: Group, user_id: int, *, may_remove_leaders: bool
+    ) -> None:
         """Take the role and every access away at once, voice included."""
         async with self._session_factory() as session:
             membership = await queries.membership(session, group.id, user_id)
@@ -417,6 +419,10 @@ class GroupService:
                 MembershipStatus.INVITED,
             ):
                 raise UserFacingError(f"<@{user_id}> isn't in **{group.name}**.")
+            if membership.role == MemberRole.LEADER and not may_remove_leaders:
+                raise UserFacingError(
+                    "Only the group's leader or a server admin can remove a leader."
+                )
             if (
                 membership.role == MemberRole.LEADER
                 and len(await queries.leader_ids(session, group.id)) == 1

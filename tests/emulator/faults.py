@@ -24,6 +24,8 @@ class RequestRecord:
     files: list[str]
     time: float
     status: int = 0
+    # X-Audit-Log-Reason, decoded: what the server's moderators read in the audit log.
+    audit_reason: str | None = None
 
 
 @dataclass
