@@ -541,6 +541,7 @@ class Emulator:
             self.world,
             source_message_id=modal_result.source_message_id,
         )
+        result.trigger = modal_result
         extra: dict[str, Any] = {}
         if modal_result.source_message_id is not None:
             extra["message"] = payloads.message(
