@@ -176,6 +176,7 @@ class BotWork:
     so a request waiting for a rate-limit bucket counts as work in progress too."""
 
     def __init__(self, bot: BalintBot) -> None:
+        self.bot = bot
         self.in_flight = 0
         request = bot.http.request
 
@@ -188,13 +189,17 @@ class BotWork:
 
         setattr(bot.http, "request", counted)  # noqa: B010 - instance attribute, by design
 
-    @staticmethod
-    def busy() -> set[asyncio.Task[Any]]:
-        """Handler tasks not yet done (the caller's own task excluded)."""
+    def busy(self) -> set[asyncio.Task[Any]]:
+        """Handler tasks not yet done (the caller's own task excluded), and discord.py's
+        wait for GUILD_CREATEs after a READY, which ends in on_ready (the bot reconciles)."""
         current = asyncio.current_task()
-        return {task for task in asyncio.all_tasks()
-                if task is not current and not task.done()
-                and task.get_name().startswith(_WORK_TASKS)}
+        tasks = {task for task in asyncio.all_tasks()
+                 if task is not current and not task.done()
+                 and task.get_name().startswith(_WORK_TASKS)}
+        ready: asyncio.Task[Any] | None = getattr(self.bot._connection, "_ready_task", None)
+        if ready is not None and not ready.done():
+            tasks.add(ready)
+        return tasks
 
 
 def answer_text(result: InteractionResult) -> str:

@@ -21,7 +21,10 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 def configure_from_environment(emu: Emulator) -> None:
     """Harsher runs of the same suite: ``EMULATOR_LATENCY=0.2`` adds that many seconds to
-    every request (on top of the default random jitter)."""
+    every request (on top of the default random jitter); ``EMULATOR_EVENTS=late-twice``
+    delivers gateway events up to 50 ms late and a third of them twice."""
     latency = os.environ.get("EMULATOR_LATENCY")
     if latency:
         emu.faults.latency = float(latency)
+    if os.environ.get("EMULATOR_EVENTS") == "late-twice":
+        emu.gateway.events.delay, emu.gateway.events.duplicate = 0.05, 0.33

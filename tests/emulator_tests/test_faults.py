@@ -84,7 +84,8 @@ async def test_realistic_by_default(scene: Scene, channel: discord.TextChannel) 
         await channel.fetch_message(1)
     refused = scene.emu.requests("GET", "/channels/{channel_id}/messages/{message_id}")[-1]
     assert refused.status == 404
-    assert refused.headers["X-RateLimit-Limit"] and "X-RateLimit-Remaining" in refused.headers
+    assert refused.headers["X-RateLimit-Limit"]
+    assert "X-RateLimit-Remaining" in refused.headers
 
 
 async def test_invalid_requests_are_counted_and_shared_429s_are_not(
