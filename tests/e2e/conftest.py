@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.db.models import Group
 from tests.emulator.contract import Contract
 from tests.emulator.control import Emulator
+from tests.emulator.fixtures import configure_from_environment
 from tests.emulator.interactions import InteractionResult
 from tests.emulator.state import ChannelType, Message
 
@@ -222,12 +223,25 @@ def button_id(message: Message, label: str) -> str:
 
 
 @pytest.fixture
-async def harness(emulator: Emulator, engine: AsyncEngine) -> AsyncIterator[Harness]:
+def clock() -> ManualClock:
+    """The test's clock: the bot's and Discord's "now"."""
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def emulator(clock: ManualClock) -> AsyncIterator[Emulator]:
+    """The emulator on the test's clock from its first id on: Discord's "now" (snowflakes,
+    message timestamps, timeouts, "event starts in the past") follows the test's clock, as
+    it would follow the real one."""
+    async with Emulator(now=clock.now) as emu:
+        configure_from_environment(emu)
+        yield emu
+
+
+@pytest.fixture
+async def harness(emulator: Emulator, engine: AsyncEngine,
+                  clock: ManualClock) -> AsyncIterator[Harness]:
     """The running bot in a server with an admin, a leader, five members and an outsider."""
-    clock = ManualClock(START)
-    # Discord's own notion of "now" (message timestamps, "event starts in the past")
-    # follows the test's clock, as it would follow the real one.
-    emulator.state.now = clock.now
     # Every body the bot sends and every JSON answer is checked against Discord's spec.
     contract = emulator.server.contract = Contract()
     harness = Harness(emulator, engine, clock)
