@@ -41,6 +41,8 @@ class RequestRecord:
     time: float
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)  # of the response
+    # X-Audit-Log-Reason, decoded: what the server's moderators read in the audit log.
+    audit_reason: str | None = None
 
 
 @dataclass

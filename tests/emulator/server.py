@@ -8,6 +8,7 @@ import binascii
 import json
 import socket
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,6 +45,12 @@ def bot_id_from_token(token: str) -> int | None:
         return int(base64.b64decode(head, validate=True).decode())
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
+
+
+def _audit_reason(request: web.Request) -> str | None:
+    """The audit-log reason, which clients send percent-encoded."""
+    raw = request.headers.get("X-Audit-Log-Reason")
+    return None if raw is None else urllib.parse.unquote(raw)
 
 
 def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -139,6 +146,7 @@ class Server:
                 json=None,
                 files=[],
                 time=time.monotonic(),
+                audit_reason=_audit_reason(request),
             )
             self.log.append(record)
             response = await self._respond(request, record, handler)
