@@ -14,17 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import cogs
 from bot.clock import Clock, SystemClock
+from bot.command_tree import CheckedCommandTree
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
+from bot.logs import withhold_content_from_logs
 from bot.ratelimit import REQUESTS_PER_SECOND, SlidingWindowLimiter, pace_requests
 from bot.scheduler import JobScheduler
 from bot.services.cases import CaseService
 from bot.services.followups import FollowUpService
 from bot.services.groups import GroupService
-from bot.services.overwrites import OverwriteLedger
 from bot.services.privacy import PrivacyService
 from bot.services.rooms import RoomService
 from bot.services.sessions import SessionService
+from bot.services.silence import OverwriteLedger, SilenceKeeper
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ class BalintBot(commands.Bot):
         # people), so discord.py's warnings about missing voice libraries are noise.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
+        # Before the first record: discord.py logs payloads at DEBUG.
+        withhold_content_from_logs()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=bot_intents(),
@@ -70,6 +74,7 @@ class BalintBot(commands.Bot):
             chunk_guilds_at_startup=False,
             member_cache_flags=discord.MemberCacheFlags.from_intents(bot_intents()),
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=CheckedCommandTree,
             **options,  # type: ignore[arg-type]
         )
         self.deps = deps
@@ -77,11 +82,12 @@ class BalintBot(commands.Bot):
         # Set once Discord has been reconciled with the database after connecting.
         self.reconciled = asyncio.Event()
         self.groups = GroupService(deps.session_factory, deps.clock)
-        self.ledger = OverwriteLedger(self.http, deps.session_factory, deps.clock)
+        self.ledger = OverwriteLedger(self.http, deps.session_factory, deps.clock, self.get_channel)
         self.rooms = RoomService(self.http, deps.session_factory, deps.clock, self.ledger)
         self.cases = CaseService(deps.session_factory, deps.clock)
+        self.silence = SilenceKeeper(self, deps.session_factory, self.ledger, self.rooms)
         self.sessions = SessionService(
-            self, deps.session_factory, deps.clock, deps.jobs, self.ledger, self.rooms
+            self, deps.session_factory, deps.clock, deps.jobs, self.silence, self.rooms
         )
         self.followups = FollowUpService(self, deps.session_factory, deps.clock, deps.jobs)
         self.privacy = PrivacyService(deps.session_factory, deps.clock, deps.jobs, self.followups)
