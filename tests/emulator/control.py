@@ -13,7 +13,7 @@ import discord
 import yarl
 
 from . import payloads
-from .faults import Faults, RequestRecord
+from .faults import Faults, HeldRequest, RequestRecord
 from .gateway import Gateway
 from .interactions import (
     APPLICATION_COMMAND,
@@ -584,6 +584,17 @@ class Emulator:
         return result
 
     # faults ------------------------------------------------------------------------
+
+    def hold(
+        self, route: str | None = None, *, method: str | None = None, skip: int = 0
+    ) -> HeldRequest:
+        """Hold the bot's next request on ``route`` (any route if None) after ``skip`` of them.
+
+        Raises for a route this emulator does not serve: such a hold could never fire.
+        """
+        if route is not None and not self.server.served(method, route):
+            raise EmulatorError(f"no hold possible: the emulator does not serve {method} {route}")
+        return self.server.holds.add(HeldRequest(method, route, skip))
 
     async def drop_gateway(self) -> None:
         """Close the gateway socket; the client RESUMEs and missed events are replayed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import deque
@@ -174,3 +175,81 @@ def _too_many(retry_after: float, *, is_global: bool) -> FaultResponse:
     if is_global:
         body["code"] = 0
     return FaultResponse(429, body, headers)
+
+
+class HeldRequest:
+    """A request the server stops before handling, so a test can act "between two calls".
+
+    ``await held.reached()`` returns once the bot has sent it; then ``release()`` lets
+    Discord handle it, or ``refuse()`` answers 503 without handling it (Discord never
+    saw it: what a request cut off by the sender's death amounts to).
+    """
+
+    def __init__(self, method: str | None, route: str | None, skip: int) -> None:
+        self.method, self.route, self.skip = method, route, skip
+        self.record: RequestRecord | None = None
+        self._reached = asyncio.Event()
+        self._decision: asyncio.Future[bool] | None = None
+
+    def matches(self, record: RequestRecord) -> bool:
+        return self.method in (None, record.method) and self.route in (None, record.route)
+
+    async def reached(self, within: float = 10.0) -> RequestRecord:
+        """Wait until the held request has arrived."""
+        await asyncio.wait_for(self._reached.wait(), within)
+        assert self.record is not None
+        return self.record
+
+    @property
+    def is_reached(self) -> bool:
+        return self._reached.is_set()
+
+    def release(self) -> None:
+        self._decide(True)
+
+    def refuse(self) -> None:
+        self._decide(False)
+
+    def _decide(self, handle: bool) -> None:
+        if self._decision is None:
+            self._decision = asyncio.get_running_loop().create_future()
+        if not self._decision.done():
+            self._decision.set_result(handle)
+
+    async def wait(self, record: RequestRecord) -> bool:
+        """Called by the server for the held request: True means handle it."""
+        self.record = record
+        if self._decision is None:
+            self._decision = asyncio.get_running_loop().create_future()
+        self._reached.set()
+        return await self._decision
+
+
+@dataclass
+class Holds:
+    """Requests to hold, in the order registered; each holds one request then retires."""
+
+    pending: list[HeldRequest] = field(default_factory=list)
+    retired: list[HeldRequest] = field(default_factory=list)
+
+    def add(self, held: HeldRequest) -> HeldRequest:
+        self.pending.append(held)
+        return held
+
+    def take(self, record: RequestRecord) -> HeldRequest | None:
+        """The hold this request falls to, if any (counting down each hold's ``skip``)."""
+        for held in self.pending:
+            if not held.matches(record):
+                continue
+            if held.skip > 0:
+                held.skip -= 1
+                continue
+            self.pending.remove(held)
+            self.retired.append(held)
+            return held
+        return None
+
+    def refuse_all(self) -> None:
+        """Let the server stop: whatever is still held is answered without being handled."""
+        for held in [*self.pending, *self.retired]:
+            held.refuse()
