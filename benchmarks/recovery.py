@@ -5,7 +5,7 @@ two requests of a phase change or an end (the kill points of the crash tests, in
 turn, each with the aftermaths in turn), starts a new process on the same database
 and emulator, and measures, on the machine's monotonic clock shared by both
 processes, from the new process's READY until Discord agrees with the database
-(the presenter's voice and chat and the bot's overwrites, checked every 5 ms).
+(tests/e2e/invariant.py's silence invariant, checked every 5 ms).
 Also printed: READY → IDLE (start-up reconciliation and its handlers finished).
 
 `python -m benchmarks.recovery [samples]` (default 20) on SQLite;
@@ -31,7 +31,8 @@ from tests.e2e.crash_points import (
     happen_while_down,
     kill_before_request,
 )
-from tests.e2e.processes import process_harness, silence_agrees_with_meeting
+from tests.e2e.invariant import assert_silence_invariant
+from tests.e2e.processes import process_harness
 from tests.emulator.control import Emulator
 
 DEFAULT_SAMPLES = 20
@@ -51,13 +52,13 @@ async def _sample(index: int, folder: Path) -> tuple[float, float]:
     async with fresh_database(DATABASE, workdir) as engine, Emulator() as emu:
         harness = await process_harness(emu, engine, workdir, owners)
         try:
-            group, presenter = await before(harness, operation)
+            group = await before(harness, operation)
             await harness.hand_over()
             await kill_before_request(harness, group, operation, k)
             await happen_while_down(harness, group, while_down)
             process = await harness.start_process(until="READY")
             took = await harness.consistent(
-                lambda: silence_agrees_with_meeting(harness, group, [presenter]), poll=0.005
+                lambda: assert_silence_invariant(harness), poll=0.005
             )
             assert process.idle_at is not None
             return took, process.idle_at - process.ready_at

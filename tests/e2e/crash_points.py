@@ -81,14 +81,14 @@ def crash_cases(full: bool) -> list[tuple[str, int, WhileDown]]:
     return [(op, k, aftermaths[i % len(aftermaths)]) for i, (op, k) in enumerate(KILL_POINTS)]
 
 
-async def before(harness: Harness, operation: str) -> tuple[Group, int]:
+async def before(harness: Harness, operation: str) -> Group:
     """Bring a group to where `operation` is run from: no meeting, questions or discussion."""
     group = await meeting_group(harness)
     presenter = harness.people.members[0]
     settings = await leader_says(harness, group, "group settings", auto_advance=True)
     assert "Yes" in answer_text(settings) or "yes" in answer_text(settings), answer_text(settings)
     if operation == "start":
-        return group, presenter
+        return group
     started = await leader_says(harness, group, "session start")
     assert "has started" in answer_text(started), answer_text(started)
     chosen = await leader_says(harness, group, "case present", member=presenter,
@@ -97,7 +97,7 @@ async def before(harness: Harness, operation: str) -> tuple[Group, int]:
     phase = "questions" if operation == "enter-discussion" else "discussion"
     moved = await leader_says(harness, group, "phase set", phase=phase)
     assert "Now:" in answer_text(moved), answer_text(moved)
-    return group, presenter
+    return group
 
 
 async def kill_before_request(harness: ProcessHarness, group: Group, operation: str,
@@ -107,7 +107,7 @@ async def kill_before_request(harness: ProcessHarness, group: Group, operation: 
     held = harness.emu.hold(skip=k)
     running = asyncio.create_task(harness.emu.run_command(
         harness.people.leader, harness.guild_id, group.text_channel_id or 0, command,
-        check=False, **options))
+        check=False, options=dict(options)))
     record = await held.reached()
     assert (record.method, record.route) == OPERATIONS[operation][k]
     await harness.kill_process()

@@ -6,7 +6,7 @@ Discord refuse (403, by taking a permission from the bot), fail (5xx) or rate-li
 (429) the overwrite and move routes, drops the gateway and kills and restarts the
 bot. After each step has settled, Discord agrees with the database for every member
 of both groups. Used by tests/e2e/test_silence_stateful.py (a modest number of
-examples in CI) and benchmarks/silence_fuzz.py (thousands).
+examples in CI) and `make fuzz-silence` (`main` below: thousands).
 
 The machine is synchronous, as hypothesis wants; each example runs its own event
 loop with a fresh emulator and database and the in-process bot on a ManualClock.
@@ -16,6 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
 from collections import Counter
 from collections.abc import Coroutine
 from datetime import timedelta
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import discord
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -30,13 +36,14 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
 from bot.clock import ManualClock
 from bot.db.models import Group
 from tests.conftest import fresh_database
 from tests.e2e.conftest import START, Harness, TaskOwners, meeting_group
-from tests.e2e.processes import silence_agrees_with_meeting
+from tests.e2e.invariant import assert_silence_invariant
 from tests.emulator.control import Emulator
 
 T = TypeVar("T")
@@ -44,14 +51,19 @@ T = TypeVar("T")
 OVERWRITE = "/channels/{channel_id}/permissions/{target}"
 MEMBER = "/guilds/{guild_id}/members/{user_id}"
 FAULT_ROUTES = [("PUT", OVERWRITE), ("DELETE", OVERWRITE), ("PATCH", MEMBER)]
-# 500 and 502 discord.py retries by itself (after a real second); 503 it does not.
-FAULT_KINDS = ["429", "500", "502", "503"]
+# 500 and 502 discord.py retries by itself (after a real second); 503 and 403 it does not.
+FAULT_KINDS = ["403", "429", "500", "502", "503"]
+# What a leader does while the fault is waiting: each changes someone's silence.
+ACTIONS = ["push_back", "next", "back", "end"]
 PHASES = ["check_in", "presentation", "questions", "discussion", "presenter_returns", "closing"]
 REFUSABLE = {
     "Manage Roles": discord.Permissions(manage_roles=True).value,
     "Move Members": discord.Permissions(move_members=True).value,
 }
 MEMBERS_PER_GROUP = 3
+LONG_RUN_SEQUENCES = 2000
+LONG_RUN_STEPS = 30
+BETWEEN_STEPS = timedelta(minutes=1, seconds=1)
 # Long enough for any retry the bot scheduled (it backs off to hourly) to have run.
 RETRIES_DONE = timedelta(hours=1, minutes=1)
 
@@ -178,20 +190,29 @@ class SilenceMachine(RuleBasedStateMachine):
         self.run(self.harness.emu.join_voice(person, room))
         self.run(self.harness.settle())
 
-    @rule(route=st.sampled_from(FAULT_ROUTES), kind=st.sampled_from(FAULT_KINDS))
-    def fault(self, route: tuple[str, str], kind: str) -> None:
-        """Discord answers the next request on an overwrite or move route with an error."""
+    @rule(route=st.sampled_from(FAULT_ROUTES), kind=st.sampled_from(FAULT_KINDS),
+          group=st.integers(0, 1), action=st.sampled_from(ACTIONS))
+    def fault(self, route: tuple[str, str], kind: str, group: int, action: str) -> None:
+        """Discord answers the next request on an overwrite or move route with an error,
+        while a leader changes the phase (a 403 as when the bot's cache is behind)."""
         method, template = route
+        faults = self.harness.emu.faults
         if kind == "429":
-            self.harness.emu.faults.rate_limit(template, method=method, retry_after=0.05)
+            faults.rate_limit(template, method=method, retry_after=0.05)
+        elif kind == "403":
+            faults.missing_permissions(template, method=method)
         else:
-            self.harness.emu.faults.server_error(template, method=method, status=int(kind))
+            faults.server_error(template, method=method, status=int(kind))
         self.tally[f"injected {kind}"] += 1
+        if action == "push_back":
+            self.push_back(group, 1)
+        else:
+            getattr(self, action)(group)
 
     @precondition(lambda self: len(self.refused) < len(REFUSABLE))
     @rule(permission=st.sampled_from(sorted(REFUSABLE)))
     def refuse(self, permission: str) -> None:
-        """An admin takes a permission from the bot: Discord answers 403 50013."""
+        """An admin takes a permission from the bot (which then knows not to ask)."""
         if permission in self.refused:
             return
         role = self.harness.emu.bot_role(self.harness.guild_id)
@@ -199,7 +220,7 @@ class SilenceMachine(RuleBasedStateMachine):
         self.run(self.harness.emu.edit_role(self.harness.guild_id, role.id,
                                             permissions=role.permissions & ~REFUSABLE[permission]))
         self.run(self.harness.settle())
-        self.tally["injected 403"] += 1
+        self.tally[f"revoked {permission}"] += 1
 
     @precondition(lambda self: bool(self.refused))
     @rule()
@@ -238,12 +259,16 @@ class SilenceMachine(RuleBasedStateMachine):
 
     @invariant()
     def discord_agrees_with_the_database(self) -> None:
-        """While the bot holds its permissions, every member's silence is what is stored."""
+        """While the bot holds its permissions, every member's silence is what is stored.
+
+        A step settles when a minute has passed after it, as between a leader's clicks:
+        time for the bot's first retry of whatever Discord answered with a 5xx.
+        """
+        self.run(self.harness.advance(BETWEEN_STEPS))
         if self.refused:
             return
         self._count_fired()
-        for group, people in zip(self.groups, self.people, strict=True):
-            self.run(silence_agrees_with_meeting(self.harness, group, people))
+        self.run(assert_silence_invariant(self.harness))
         self.tally["steps checked"] += 1
 
     def _count_fired(self) -> None:
@@ -254,3 +279,46 @@ class SilenceMachine(RuleBasedStateMachine):
                 (record.method, record.route) in FAULT_ROUTES
             ):
                 self.tally[f"fired {record.status}"] += 1
+
+
+def run_sequences(database_kind: str, folder: Path, examples: int, steps: int, *,
+                  shrink: bool) -> Counter[str]:
+    """Run `examples` random sequences of up to `steps` steps; returns what they did.
+
+    Without shrinking a failure is reported as found (shrinking re-runs the bot
+    hundreds of times: worth it for the long run, not for CI).
+    """
+    SilenceMachine.database_kind = database_kind
+    SilenceMachine.folder = folder
+    SilenceMachine.tally.clear()
+    SilenceMachine.examples = 0
+    phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
+    run_state_machine_as_test(SilenceMachine, settings=settings(
+        max_examples=examples, stateful_step_count=steps, deadline=None, phases=phases,
+        suppress_health_check=list(HealthCheck), derandomize=not shrink, database=None,
+    ))
+    tally = Counter(SilenceMachine.tally)
+    tally["sequences"] = SilenceMachine.examples
+    return tally
+
+
+def main() -> None:
+    """The long run: `python -m tests.e2e.stateful_silence [sequences]` (`make fuzz-silence`).
+
+    Default 2000 new sequences of up to 30 steps on SQLite (BENCH_DATABASE=postgresql
+    for PostgreSQL); a failing one is shrunk and printed by hypothesis.
+    """
+    logging.basicConfig(level=logging.CRITICAL)
+    sequences = int(sys.argv[1]) if len(sys.argv) > 1 else LONG_RUN_SEQUENCES
+    database = os.environ.get("BENCH_DATABASE", "sqlite")
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory() as folder:
+        tally = run_sequences(database, Path(folder), sequences, LONG_RUN_STEPS, shrink=True)
+    print(f"{tally['sequences']} random fault sequences on {database}, "
+          f"{tally['steps checked']} steps checked, in {time.monotonic() - began:.0f} s:")
+    for name, count in sorted(tally.items()):
+        print(f"  {name}: {count}")
+
+
+if __name__ == "__main__":
+    main()

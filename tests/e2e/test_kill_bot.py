@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.db.models import Meeting
 from tests.e2e.conftest import Harness, answer_text, leader_says, meeting_group
-from tests.emulator.interactions import EmulatorError
+from tests.emulator.faults import UnservedRoute
 
 OVERWRITE = "/channels/{channel_id}/permissions/{target}"
 
@@ -54,5 +54,5 @@ async def test_a_killed_bot_stops_mid_phase_change_and_the_next_one_takes_over(
 async def test_a_hold_on_a_route_the_emulator_does_not_serve_is_refused(
     harness: Harness,
 ) -> None:
-    with pytest.raises(EmulatorError, match="does not serve"):
+    with pytest.raises(UnservedRoute, match="never fire"):
         harness.emu.hold("/channels/{channel_id}/permissions/{target_id}", method="PUT")

@@ -32,7 +32,8 @@ from tests.e2e.crash_points import (
     happen_while_down,
     kill_before_request,
 )
-from tests.e2e.processes import ProcessHarness, process_harness, silence_agrees_with_meeting
+from tests.e2e.invariant import assert_silence_invariant
+from tests.e2e.processes import ProcessHarness, process_harness
 from tests.emulator.control import Emulator
 
 pytestmark = pytest.mark.e2e
@@ -50,26 +51,55 @@ async def crashes(emulator: Emulator, engine: AsyncEngine,
     loop.set_task_factory(previous_factory)
 
 
-@pytest.mark.parametrize(("operation", "k", "while_down"),
-                         crash_cases(full=os.environ.get("BALINT_CRASH_MATRIX") == "full"))
+# Kill points the bot does not yet recover from: the silence is lifted but a presenter
+# still connected is never moved, so Discord keeps them unable to speak (issue 10,
+# point 2, being fixed on branch i10-silence). Strict: once fixed, these fail as XPASS
+# and must be taken off this list.
+NOT_YET_CONVERGING = {
+    ("enter-discussion", 3, WhileDown.ENDED),
+    ("enter-discussion", 4, WhileDown.ENDED),
+    ("enter-discussion", 5, WhileDown.ENDED),
+    ("leave-discussion", 0, WhileDown.ENDED),
+    ("leave-discussion", 1, WhileDown.ENDED),
+    ("leave-discussion", 2, WhileDown.NOTHING),
+    ("leave-discussion", 2, WhileDown.ENDED),
+    ("leave-discussion", 3, WhileDown.ENDED),
+    ("end", 0, WhileDown.ENDED),
+    ("end", 1, WhileDown.ENDED),
+    ("end", 2, WhileDown.NOTHING),
+    ("end", 2, WhileDown.ENDED),
+    ("end", 3, WhileDown.ENDED),
+}
+
+
+def cases() -> list[object]:
+    full = os.environ.get("BALINT_CRASH_MATRIX") == "full"
+    return [
+        pytest.param(*case, marks=[pytest.mark.xfail(
+            strict=True, reason="issue 10 point 2: no re-move after a lifted silence")]
+        ) if case in NOT_YET_CONVERGING else case
+        for case in crash_cases(full)
+    ]
+
+
+@pytest.mark.parametrize(("operation", "k", "while_down"), cases())
 async def test_killed_between_two_requests_discord_agrees_within_5_s_of_ready(
     crashes: ProcessHarness, operation: str, k: int, while_down: WhileDown
 ) -> None:
-    group, _presenter = await before(crashes, operation)
+    group = await before(crashes, operation)
     await crashes.hand_over()
     await kill_before_request(crashes, group, operation, k)
     await happen_while_down(crashes, group, while_down)
 
     await crashes.start_process(until="READY")
 
-    people = [crashes.people.leader, *crashes.people.members]
-    took = await crashes.consistent(lambda: silence_agrees_with_meeting(crashes, group, people))
+    took = await crashes.consistent(lambda: assert_silence_invariant(crashes))
     assert took < 5.0
 
 
 async def test_the_operations_make_the_requests_the_kill_points_assume(harness: Harness) -> None:
     """The kill points are "before each request": the list of requests must be the real one."""
-    group, _ = await before(harness, "start")
+    group = await before(harness, "start")
     presenter = harness.people.members[0]
     made: dict[str, list[tuple[str, str]]] = {}
     for operation in OPERATIONS:

@@ -596,10 +596,10 @@ class Emulator:
     ) -> HeldRequest:
         """Hold the bot's next request on ``route`` (any route if None) after ``skip`` of them.
 
-        Raises for a route this emulator does not serve: such a hold could never fire.
+        Raises `UnservedRoute` for a route this emulator does not serve: it could never fire.
         """
-        if route is not None and not self.server.served(method, route):
-            raise EmulatorError(f"no hold possible: the emulator does not serve {method} {route}")
+        if route is not None:
+            self.faults.check_served(route, method)
         return self.server.holds.add(HeldRequest(method, route, skip))
 
     async def drop_gateway(self) -> None:

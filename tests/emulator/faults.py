@@ -98,13 +98,21 @@ class Faults:
         """Answer the next ``times`` requests on ``route`` with an error status (5xx, 403...)."""
         return self._add(FaultRule(route, method, times, status))
 
+    def missing_permissions(
+        self, route: str, *, method: str | None = None, times: int = 1
+    ) -> FaultRule:
+        """Answer the next ``times`` requests on ``route`` with Discord's 403 50013, as when
+        a permission was taken from the bot and its cache has not heard yet."""
+        return self._add(FaultRule(route, method, times, 403))
+
     def _add(self, rule: FaultRule) -> FaultRule:
         """Register a rule, refusing one that no request could ever match."""
-        self._check_served(rule.route, rule.method)
+        self.check_served(rule.route, rule.method)
         self._rules.append(rule)
         return rule
 
-    def _check_served(self, route: str, method: str | None) -> None:
+    def check_served(self, route: str, method: str | None) -> None:
+        """Raise `UnservedRoute` unless some request could match (faults and holds)."""
         if self.served and not any(
             route == served and method in (None, verb) for verb, served in self.served
         ):
@@ -117,7 +125,7 @@ class Faults:
         self, route: str, limit: int, per: float, *, method: str | None = None
     ) -> None:
         """Give a route a real per-bucket limit (e.g. 10 member PATCHes per 10 s per guild)."""
-        self._check_served(route, method)
+        self.check_served(route, method)
         self._limits[(method, route)] = (limit, per)
 
     def enforce_global_limit(self, limit: int = 50, window: float = 1.0) -> None:
@@ -132,6 +140,8 @@ class Faults:
                 rule.fired += 1
                 if rule.status == 429:
                     return _too_many(rule.retry_after, is_global=rule.is_global)
+                if rule.status == 403:
+                    return FaultResponse(403, {"message": "Missing Permissions", "code": 50013}, {})
                 return FaultResponse(
                     rule.status, {"message": f"{rule.status}: Server Error", "code": 0}, {}
                 )

@@ -111,14 +111,6 @@ class Server:
         self.port = 0
         self._runner: web.AppRunner | None = None
 
-    def served(self, method: str | None, route: str) -> bool:
-        """Whether a route template (and method) is one this server answers."""
-        return any(
-            template == route and method in (None, verb)
-            for module in (application, interactions, channels, guilds, events)
-            for verb, template, _handler in module.routes.table
-        )
-
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/", self.gateway.handle)
