@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 
 from tests.conftest import fresh_database
-from tests.e2e.conftest import TaskOwners
 from tests.e2e.crash_points import (
     KILL_POINTS,
     WhileDown,
@@ -44,13 +43,10 @@ async def _sample(index: int, folder: Path) -> tuple[float, float]:
     operations = [(op, k) for op, k in KILL_POINTS if op != "start"]
     operation, k = operations[index % len(operations)]
     while_down = list(WhileDown)[index % len(WhileDown)]
-    owners = TaskOwners()
-    loop = asyncio.get_running_loop()
-    loop.set_task_factory(owners)
     workdir = folder / f"sample-{index}"
     workdir.mkdir()
     async with fresh_database(DATABASE, workdir) as engine, Emulator() as emu:
-        harness = await process_harness(emu, engine, workdir, owners)
+        harness = await process_harness(emu, engine, workdir)
         try:
             group = await before(harness, operation)
             await harness.hand_over()
@@ -64,7 +60,6 @@ async def _sample(index: int, folder: Path) -> tuple[float, float]:
             return took, process.idle_at - process.ready_at
         finally:
             await harness.stop_process()
-            loop.set_task_factory(None)
 
 
 def _percentile(values: list[float], fraction: float) -> float:

@@ -108,6 +108,9 @@ class Harness:
     async def start_bot(self) -> BalintBot:
         """A new bot process on the same database and emulator; ready when this returns."""
         bot = build_bot(self.settings(), self.engine, self.clock)
+        loop = asyncio.get_running_loop()
+        if loop.get_task_factory() is not self.owners:
+            loop.set_task_factory(self.owners)
         running_for = _RUNNING_FOR.set(bot)
         try:
             await self.emu.start_client(bot)
@@ -215,20 +218,15 @@ def button_id(message: Message, label: str) -> str:
 async def harness(emulator: Emulator, engine: AsyncEngine) -> AsyncIterator[Harness]:
     """The running bot in a server with an admin, a leader, five members and an outsider."""
     clock = ManualClock(START)
-    owners = TaskOwners()
-    loop = asyncio.get_running_loop()
-    previous_factory = loop.get_task_factory()
-    loop.set_task_factory(owners)
     # Discord's own notion of "now" (message timestamps, "event starts in the past")
     # follows the test's clock, as it would follow the real one.
     emulator.state.now = clock.now
-    harness = Harness(emulator, engine, clock, owners)
+    harness = Harness(emulator, engine, clock)
     await harness.setup_server()
     await harness.start_bot()
     yield harness
     with contextlib.suppress(Exception):
         await harness.stop_bot()
-    loop.set_task_factory(previous_factory)
 
 
 async def meeting_group(harness: Harness, *, members: int = 4, name: str = "Tuesday group",

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import ManualClock
-from tests.e2e.conftest import Harness, TaskOwners
+from tests.e2e.conftest import Harness
 from tests.emulator.control import Emulator
 
 SEND = discord.Permissions(send_messages=True).value
@@ -64,8 +64,8 @@ class ProcessHarness(Harness):
     """A `Harness` whose bot, once set up, runs as a child process that tests can kill."""
 
     def __init__(self, emu: Emulator, engine: AsyncEngine, clock: ManualClock,
-                 owners: TaskOwners, workdir: Path) -> None:
-        super().__init__(emu, engine, clock, owners)
+                 workdir: Path) -> None:
+        super().__init__(emu, engine, clock)
         self.workdir = workdir
         self.offset = timedelta(0)
         self.process: BotProcess | None = None
@@ -160,12 +160,12 @@ class ProcessHarness(Harness):
         return took
 
 
-async def process_harness(emulator: Emulator, engine: AsyncEngine, workdir: Path,
-                          owners: TaskOwners) -> ProcessHarness:
+async def process_harness(emulator: Emulator, engine: AsyncEngine,
+                          workdir: Path) -> ProcessHarness:
     """A server with the in-process bot running for set-up (see `hand_over`)."""
     clock = ManualClock(datetime.now(UTC))
     emulator.state.now = clock.now
-    harness = ProcessHarness(emulator, engine, clock, owners, workdir)
+    harness = ProcessHarness(emulator, engine, clock, workdir)
     await harness.setup_server()
     await harness.start_bot()
     return harness

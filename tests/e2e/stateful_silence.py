@@ -42,7 +42,7 @@ from hypothesis.stateful import (
 from bot.clock import ManualClock
 from bot.db.models import Group
 from tests.conftest import fresh_database
-from tests.e2e.conftest import START, Harness, TaskOwners, meeting_group
+from tests.e2e.conftest import START, Harness, meeting_group
 from tests.e2e.invariant import assert_silence_invariant
 from tests.emulator.control import Emulator
 
@@ -83,8 +83,6 @@ class SilenceMachine(RuleBasedStateMachine):
         self.exits = contextlib.AsyncExitStack()
         self.refused: dict[str, int] = {}
         self.requests_tallied = 0
-        self.owners = TaskOwners()
-        self.loop.set_task_factory(self.owners)
         type(self).examples += 1
         self.harness = self.run(self._set_up(type(self).examples))
 
@@ -98,7 +96,7 @@ class SilenceMachine(RuleBasedStateMachine):
             fresh_database(self.database_kind, folder))
         clock = ManualClock(START)
         emu = await self.exits.enter_async_context(Emulator(now=clock.now))
-        harness = Harness(emu, engine, clock, self.owners)
+        harness = Harness(emu, engine, clock)
         await harness.setup_server(member_count=2 * MEMBERS_PER_GROUP)
         await harness.start_bot()
         self.groups: list[Group] = []

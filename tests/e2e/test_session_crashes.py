@@ -14,7 +14,6 @@ runs every kill point with every aftermath.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.conftest import Harness, TaskOwners, leader_says
+from tests.e2e.conftest import Harness, leader_says
 from tests.e2e.crash_points import (
     COMMANDS,
     OPERATIONS,
@@ -41,14 +40,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def crashes(emulator: Emulator, engine: AsyncEngine,
                   tmp_path: Path) -> AsyncIterator[ProcessHarness]:
-    owners = TaskOwners()
-    loop = asyncio.get_running_loop()
-    previous_factory = loop.get_task_factory()
-    loop.set_task_factory(owners)
-    harness = await process_harness(emulator, engine, tmp_path, owners)
+    harness = await process_harness(emulator, engine, tmp_path)
     yield harness
     await harness.stop_process()
-    loop.set_task_factory(previous_factory)
 
 
 # Kill points the bot does not yet recover from: the silence is lifted but a presenter
