@@ -71,10 +71,10 @@ class ProcessHarness(Harness):
         self.process: BotProcess | None = None
         self.starts = 0
 
-    async def settle(self) -> None:
+    async def settle(self, within: float = 30.0) -> None:
         """Once the bot runs as a process, there is nothing in this one to wait for."""
         if self.process is None:
-            await super().settle()
+            await super().settle(within)
 
     def discord_now(self) -> datetime:
         return datetime.now(UTC) + self.offset

@@ -547,6 +547,7 @@ class Emulator:
             self.world,
             source_message_id=modal_result.source_message_id,
         )
+        result.trigger = modal_result
         extra: dict[str, Any] = {}
         if modal_result.source_message_id is not None:
             extra["message"] = payloads.message(
@@ -606,9 +607,14 @@ class Emulator:
         """Close the gateway socket; the client RESUMEs and missed events are replayed."""
         await self.gateway.drop()
 
-    async def invalidate_session(self) -> None:
-        """Op 9 (not resumable): the client must IDENTIFY again and gets a fresh READY."""
-        await self.gateway.invalidate()
+    async def invalidate_session(self, *, resumable: bool = False) -> None:
+        """Op 9: not resumable, the client must IDENTIFY again and gets a fresh READY;
+        resumable (``d: true``), it RESUMEs."""
+        await self.gateway.invalidate(resumable=resumable)
+
+    async def request_reconnect(self) -> None:
+        """Op 7 Reconnect: the client closes the socket and RESUMEs."""
+        await self.gateway.reconnect()
 
     async def wait_connected(self, within: float = 5.0) -> None:
         """Wait until the client is connected again after a drop or invalidation."""
@@ -621,6 +627,10 @@ class Emulator:
         client whose ``ws.sequence`` reached ours has applied everything."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        while self.gateway.pending:  # events held back by the late/twice mode
+            if loop.time() > deadline:
+                raise TimeoutError("late events were not delivered")
+            await asyncio.sleep(0.002)
         target = max((s.seq for s in self.gateway.sessions.values()), default=0)
         while client.ws is None or (client.ws.sequence or 0) < target:
             if loop.time() > deadline:
