@@ -105,8 +105,8 @@ async def test_every_hint_names_commands_and_options_that_exist(
 
 @ANY_DATABASE
 async def test_a_wrong_hint_is_caught(synced_tree: app_commands.CommandTree[BalintBot]) -> None:
-    assert check_hint(synced_tree, "/case propose member:") == [
-        "/case propose has no option 'member'"
+    assert check_hint(synced_tree, "/case suggest-presenters member:") == [
+        "/case suggest-presenters has no option 'member'"
     ]
     assert check_hint(synced_tree, "/session begin") == ["no command '/session begin'"]
     assert check_hint(synced_tree, "/phase next | back | set | extend") == []
