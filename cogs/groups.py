@@ -19,6 +19,7 @@ from bot.domain.phases import Phase, PhaseError, PhaseTemplate, phase_named
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
 from bot.services.access import (
+    has_group_option,
     is_server_admin,
     may_see,
     require_leader,
@@ -186,6 +187,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
             interaction.channel,
             name,
             interaction.user,
+            offers_group_option=has_group_option(interaction),
         )
 
     async def group_name_autocomplete(

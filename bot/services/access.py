@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import discord
+from discord import app_commands
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import queries
@@ -37,8 +38,12 @@ async def resolve_group(
     channel: object,
     name: str | None,
     viewer: discord.Member | discord.User | None = None,
+    *,
+    offers_group_option: bool = True,
 ) -> Group:
     """The group named, or the one whose channel this is; refuses a mismatch.
+
+    The hint mentions the group option only when the command has one, so it is true.
 
     A group named by someone who may not see it is answered as if it did not exist:
     its name and existence are for its members, invitees and the server's admins.
@@ -63,7 +68,8 @@ async def resolve_group(
             return named
         if here is None:
             raise UserFacingError(
-                "Which group? Run this in the group's own channel, or choose the group option."
+                "Which group? Run this in the group's own chat"
+                + (", or choose the group option." if offers_group_option else ".")
             )
         return here
 
@@ -113,6 +119,12 @@ async def require_leader_or_admin(
     await require_leader(session_factory, group, user.id, action)
 
 
+def has_group_option(interaction: discord.Interaction) -> bool:
+    """Whether the command being run lets the caller name the group."""
+    command = interaction.command
+    return isinstance(command, app_commands.Command) and command.get_parameter("group") is not None
+
+
 Check = Callable[[async_sessionmaker[AsyncSession], Group, int, str], Awaitable[None]]
 
 
@@ -125,7 +137,12 @@ async def _callers_group(
 ) -> Group:
     assert interaction.guild is not None
     group = await resolve_group(
-        session_factory, interaction.guild.id, interaction.channel, name, interaction.user
+        session_factory,
+        interaction.guild.id,
+        interaction.channel,
+        name,
+        interaction.user,
+        offers_group_option=has_group_option(interaction),
     )
     await check(session_factory, group, interaction.user.id, action)
     return group
