@@ -192,10 +192,11 @@ async def test_failure_midway_removes_what_was_created(harness: Harness) -> None
     """Discord refusing the last step (the leader's role) undoes the role and four channels."""
     roles_before = set(harness.emu.guild(harness.guild_id).roles)
     channels_before = len(harness.emu.channels(harness.guild_id))
-    harness.emu.faults.server_error(
+    fault = harness.emu.faults.server_error(
         "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", method="PUT", status=403)
     result = await harness.command(harness.people.admin, "group create", name="A group",
                                    leader=harness.people.leader, timezone="Australia/Perth")
+    assert fault.fired == 1
     assert "missing a permission" in answer_text(result)
     assert set(harness.emu.guild(harness.guild_id).roles) == roles_before
     assert len(harness.emu.channels(harness.guild_id)) == channels_before

@@ -54,14 +54,21 @@ class FaultResponse:
     headers: dict[str, str]
 
 
+class UnservedRoute(ValueError):
+    """A fault registered on a route the emulator does not serve would never fire."""
+
+
 @dataclass
-class _Rule:
+class FaultRule:
+    """One registered fault; ``fired`` counts the requests it answered (assert on it)."""
+
     route: str
     method: str | None
     remaining: int
     status: int
     retry_after: float = 0.0
     scope: str = "user"
+    fired: int = 0
 
     def matches(self, method: str, route: str) -> bool:
         return self.route == route and self.method in (None, method)
@@ -79,6 +86,8 @@ class _Bucket:
 class Faults:
     """Fault and rate-limit configuration; mutate it from tests (``emu.faults``)."""
 
+    # (method, route template) pairs the server answers; empty means "not checked".
+    served: frozenset[tuple[str, str]] = frozenset()
     latency: float = 0.0
     jitter: float = 0.01
     global_limit: int | None = 50
@@ -90,7 +99,7 @@ class Faults:
     invalid_total: int = 0
     banned: bool = False
     _invalid: deque[float] = field(default_factory=deque)
-    _rules: list[_Rule] = field(default_factory=list)
+    _rules: list[FaultRule] = field(default_factory=list)
     _limits: dict[tuple[str | None, str], tuple[int, float]] = field(
         default_factory=lambda: dict(DISCORD_BUCKETS)
     )
@@ -106,24 +115,40 @@ class Faults:
         times: int = 1,
         is_global: bool = False,
         shared: bool = False,
-    ) -> None:
+    ) -> FaultRule:
         """Answer the next ``times`` requests on ``route`` (a template) with 429.
 
         ``shared`` is Discord's per-resource limit (``X-RateLimit-Scope: shared``), which
         does not count as an invalid request."""
         scope = "global" if is_global else "shared" if shared else "user"
-        self._rules.append(_Rule(route, method, times, 429, retry_after, scope))
+        return self._add(FaultRule(route, method, times, 429, retry_after, scope))
 
     def server_error(
         self, route: str, *, method: str | None = None, status: int = 500, times: int = 1
-    ) -> None:
-        """Answer the next ``times`` requests on ``route`` with a 5xx."""
-        self._rules.append(_Rule(route, method, times, status))
+    ) -> FaultRule:
+        """Answer the next ``times`` requests on ``route`` with an error status (5xx, 403...)."""
+        return self._add(FaultRule(route, method, times, status))
+
+    def _add(self, rule: FaultRule) -> FaultRule:
+        """Register a rule, refusing one that no request could ever match."""
+        self._check_served(rule.route, rule.method)
+        self._rules.append(rule)
+        return rule
+
+    def _check_served(self, route: str, method: str | None) -> None:
+        if self.served and not any(
+            route == served and method in (None, verb) for verb, served in self.served
+        ):
+            raise UnservedRoute(
+                f"the emulator serves no {method or 'request'} on {route!r}; "
+                "a fault there would never fire"
+            )
 
     def set_bucket_limit(
         self, route: str, limit: int, per: float, *, method: str | None = None
     ) -> None:
         """Give a route a real per-bucket limit (e.g. 10 member PATCHes per 10 s per guild)."""
+        self._check_served(route, method)
         self._limits[(method, route)] = (limit, per)
 
     def enforce_global_limit(self, limit: int = 50, window: float = 1.0) -> None:
@@ -137,6 +162,7 @@ class Faults:
         for rule in self._rules:
             if rule.remaining > 0 and rule.matches(method, route):
                 rule.remaining -= 1
+                rule.fired += 1
                 if rule.status == 429:
                     return _too_many(rule.retry_after, scope=rule.scope)
                 return FaultResponse(

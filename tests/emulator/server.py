@@ -89,6 +89,15 @@ async def parse_body(request: web.Request) -> tuple[Any, list[Upload]]:
     return None, []
 
 
+def served_routes() -> frozenset[tuple[str, str]]:
+    """Every (method, route template) the REST API answers."""
+    return frozenset(
+        (method, template)
+        for module in (application, interactions, channels, guilds, events)
+        for method, template, _ in module.routes.table
+    )
+
+
 class Server:
     """Owns the aiohttp app and the request log; handlers work on the shared :class:`World`."""
 

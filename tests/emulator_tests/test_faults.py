@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import discord
 import pytest
 
+from tests.emulator.faults import UnservedRoute
 from tests.emulator.permissions import P
 
 from .conftest import Scene, bot_intents
@@ -28,8 +29,9 @@ async def channel(scene: Scene) -> AsyncIterator[discord.TextChannel]:
 
 async def test_injected_429_is_waited_out(scene: Scene, channel: discord.TextChannel) -> None:
     """discord.py sleeps retry_after and retries; the message is sent once."""
-    scene.emu.faults.rate_limit(MESSAGES, method="POST", retry_after=0.1)
+    fault = scene.emu.faults.rate_limit(MESSAGES, method="POST", retry_after=0.1)
     await channel.send("hello")
+    assert fault.fired == 1
     first, second = scene.emu.requests("POST", MESSAGES)
     assert (first.status, second.status) == (429, 200)
     assert second.time - first.time >= 0.1
@@ -38,8 +40,9 @@ async def test_injected_429_is_waited_out(scene: Scene, channel: discord.TextCha
 
 async def test_5xx_is_retried(scene: Scene, channel: discord.TextChannel) -> None:
     """A 502 is retried by discord.py (after its own 1 s backoff)."""
-    scene.emu.faults.server_error(MESSAGES, method="POST", status=502)
+    fault = scene.emu.faults.server_error(MESSAGES, method="POST", status=502)
     await channel.send("hello")
+    assert fault.fired == 1
     assert [r.status for r in scene.emu.requests("POST", MESSAGES)] == [502, 200]
 
 
@@ -67,6 +70,17 @@ async def test_global_limit_of_50_per_second(scene: Scene, channel: discord.Text
     rejected = [r for r in scene.emu.request_log if r.status == 429]
     assert rejected
     assert all(r.route == "/channels/{channel_id}/messages/{message_id}" for r in rejected)
+
+
+def test_a_fault_on_a_route_not_served_is_refused(scene: Scene) -> None:
+    """A misspelt route template would never fire: registering it raises at once."""
+    with pytest.raises(UnservedRoute, match="target_id"):
+        scene.emu.faults.server_error("/channels/{channel_id}/permissions/{target_id}")
+    with pytest.raises(UnservedRoute):
+        scene.emu.faults.rate_limit(MESSAGES, method="PATCH")
+    with pytest.raises(UnservedRoute):
+        scene.emu.faults.set_bucket_limit("/channels/{id}/messages", 1, 1.0)
+    assert scene.emu.faults.server_error(MESSAGES, method="POST").fired == 0
 
 
 async def test_realistic_by_default(scene: Scene, channel: discord.TextChannel) -> None:
