@@ -298,7 +298,14 @@ def _digits(text: str) -> str:
 Span = tuple[int, int]
 
 
+# Cheap checks made once per text, in C, so a pattern is only tried where it can match.
+_MONTH_WORD = re.compile(rf"\b(?:{_MONTHS})\b", re.IGNORECASE)
+_STREET_WORD = re.compile(rf"\b(?:{_STREET_TYPES})\b")
+
+
 def _emails(text: str) -> Iterator[Span]:
+    if "@" not in text:
+        return
     for match in _EMAIL.finditer(text):
         start, end = match.span()
         while end > start and text[end - 1] in "-.":
@@ -309,6 +316,8 @@ def _emails(text: str) -> Iterator[Span]:
 
 
 def _urls(text: str) -> Iterator[Span]:
+    if "." not in text:
+        return
     for match in _URL_EXPLICIT.finditer(text):
         yield _without_trailing_punctuation(text, *match.span())
     for match in _URL_BARE.finditer(text):
@@ -394,13 +403,16 @@ def _is_phone(candidate: str) -> bool:
 
 
 def _street_addresses(text: str) -> Iterator[Span]:
-    for pattern in (_STREET, _PO_BOX):
-        for match in pattern.finditer(text):
+    if _STREET_WORD.search(text):
+        for match in _STREET.finditer(text):
             yield match.span()
+    for match in _PO_BOX.finditer(text):
+        yield match.span()
 
 
 def _full_dates(text: str) -> Iterator[Span]:
-    for pattern in (*_DATE_IN_WORDS, _DATE_ISO):
+    patterns = (*_DATE_IN_WORDS, _DATE_ISO) if _MONTH_WORD.search(text) else (_DATE_ISO,)
+    for pattern in patterns:
         for match in pattern.finditer(text):
             yield match.span()
     for match in _DATE_NUMERIC.finditer(text):
