@@ -126,7 +126,7 @@ def test_db_commands_and_check_on_a_fresh_sqlite_file(
     assert "Database revision: 0001" in capsys.readouterr().out
     assert main(["check"]) == 0
     assert "database reachable (revision 0001)" in capsys.readouterr().out
-    assert main(["db", "downgrade", "base"]) == 0
+    assert main(["db", "downgrade", "base", "--yes"]) == 0
     assert "empty" in capsys.readouterr().out
 
 
