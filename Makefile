@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TEST_DATABASES ?= sqlite,postgresql
 
-.PHONY: run test lint bench lock
+.PHONY: run test lint bench lock crash-matrix fuzz-silence
 
 # Installs come from the lock files, pinned and hashed, never from whatever is newest.
 $(BIN)/balint-bot: pyproject.toml requirements-dev.lock
@@ -34,3 +34,11 @@ lint: $(BIN)/balint-bot
 
 bench: $(BIN)/balint-bot
 	$(BIN)/python -m benchmarks
+
+# Every kill point with every aftermath (CI runs each kill point once).
+crash-matrix: $(BIN)/balint-bot
+	BALINT_CRASH_MATRIX=full TEST_DATABASES=$(TEST_DATABASES) $(BIN)/python -m pytest tests/e2e/test_session_crashes.py
+
+# Thousands of random fault sequences (CI runs a dozen per database).
+fuzz-silence: $(BIN)/balint-bot
+	$(BIN)/python -m tests.e2e.stateful_silence $(SEQUENCES)
