@@ -127,7 +127,7 @@ class PhaseTemplate:
         title: str | None = None,
         planned: timedelta | None = None,
     ) -> PhaseTemplate:
-        """A copy with one phase changed, as a leader's `/template` command would do."""
+        """A copy with one phase changed, as a leader's `/group phases` command does."""
         current = self.settings(phase)
         changed = PhaseSettings(
             enabled=current.enabled if enabled is None else enabled,
