@@ -19,9 +19,9 @@ from bot.domain.phases import Phase, PhaseError, PhaseTemplate, phase_named
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
 from bot.services.access import (
-    has_group_option,
     is_server_admin,
     may_see,
+    offers_group_option,
     require_leader,
     require_leader_or_admin,
     resolve_group,
@@ -187,7 +187,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
             interaction.channel,
             name,
             interaction.user,
-            offers_group_option=has_group_option(interaction),
+            group_option=offers_group_option(interaction),
         )
 
     async def group_name_autocomplete(

@@ -7,13 +7,16 @@ TEST_DATABASE_URL database, so they never see each other's rows.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.engine import create_engine, create_session_factory
@@ -35,6 +38,40 @@ def sqlite_url(folder: Path) -> str:
     return f"sqlite+aiosqlite:///{folder / 'balint-test.db'}"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Check PostgreSQL once, up front: a missing server or database is one line, not
+    a traceback per test."""
+    if "postgresql" not in DATABASE_KINDS:
+        return
+    url = make_url(POSTGRES_URL)
+
+    async def probe() -> None:
+        engine = create_engine(POSTGRES_URL)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(probe())
+    except Exception as error:  # drivers raise many types; each means "cannot use it"
+        detail = str(getattr(error, "orig", None) or error)
+        if "does not exist" in detail and "database" in detail:
+            reason = (
+                f"PostgreSQL has no database {url.database!r}: create it with "
+                f"`createdb -h {url.host} -p {url.port or 5432} -U {url.username} "
+                f"{url.database}`"
+            )
+        else:
+            reason = f"PostgreSQL at {url.host}:{url.port or 5432} cannot be used ({detail})"
+        pytest.exit(
+            f"{reason}, set TEST_DATABASE_URL, or run on SQLite only with "
+            "TEST_DATABASES=sqlite.",
+            returncode=2,
+        )
+
+
 @pytest.fixture(params=DATABASE_KINDS)
 def database_kind(request: pytest.FixtureRequest) -> str:
     kind = str(request.param)
@@ -43,15 +80,18 @@ def database_kind(request: pytest.FixtureRequest) -> str:
     return kind
 
 
-@pytest.fixture
-async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """An engine on an empty database with the current schema."""
-    if database_kind == "sqlite":
-        sqlite_engine = create_engine(sqlite_url(tmp_path))
+@asynccontextmanager
+async def fresh_database(kind: str, folder: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database with the current schema: a SQLite file in
+    `folder`, or a PostgreSQL schema of its own, dropped afterwards."""
+    if kind == "sqlite":
+        sqlite_engine = create_engine(sqlite_url(folder))
         async with sqlite_engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        yield sqlite_engine
-        await sqlite_engine.dispose()
+        try:
+            yield sqlite_engine
+        finally:
+            await sqlite_engine.dispose()
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
@@ -64,13 +104,22 @@ async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngin
     pg_engine = create_engine(
         POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
     )
-    async with pg_engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    yield pg_engine
-    await pg_engine.dispose()
-    async with admin.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    await admin.dispose()
+    try:
+        async with pg_engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        yield pg_engine
+    finally:
+        await pg_engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database with the current schema."""
+    async with fresh_database(database_kind, tmp_path) as fresh:
+        yield fresh
 
 
 @pytest.fixture

@@ -140,3 +140,24 @@ def test_run_retries_a_transient_outage_before_giving_up(tmp_path: Path) -> None
                      DISCORD_TOKEN=TOKEN, DISCORD_CONNECT_ATTEMPTS="2")
     assert "cannot reach Discord (attempt 1 of 2); trying again in 5 s" in result.stdout
     assert "after 2 attempts" in one_sentence(result)
+
+
+@needs_postgres
+def test_missing_test_database_is_one_line_with_createdb(tmp_path: Path) -> None:
+    """The suite on a PostgreSQL server without the test database stops at once and says
+    how to create it, instead of failing every test with a traceback."""
+    url = make_url(POSTGRES_URL).set(database="no_such_balint_test_db")
+    env = {**os.environ, "TEST_DATABASE_URL": url.render_as_string(hide_password=False),
+           "TEST_DATABASES": "sqlite,postgresql"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/domain/test_zones.py", "-q", "-p",
+         "no:cacheprovider"],
+        capture_output=True, text=True, env=env, timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert "createdb -h" in output
+    assert "no_such_balint_test_db" in output
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) <= 3

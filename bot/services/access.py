@@ -32,6 +32,14 @@ def channel_ids_of(channel: object) -> list[int]:
     return ids
 
 
+def offers_group_option(interaction: discord.Interaction) -> bool:
+    """Whether the command being run has a `group` option to name its group with."""
+    command = interaction.command
+    return isinstance(command, app_commands.Command) and any(
+        parameter.name == "group" for parameter in command.parameters
+    )
+
+
 async def resolve_group(
     session_factory: async_sessionmaker[AsyncSession],
     guild_id: int,
@@ -39,11 +47,9 @@ async def resolve_group(
     name: str | None,
     viewer: discord.Member | discord.User | None = None,
     *,
-    offers_group_option: bool = True,
+    group_option: bool = False,
 ) -> Group:
     """The group named, or the one whose channel this is; refuses a mismatch.
-
-    The hint mentions the group option only when the command has one, so it is true.
 
     A group named by someone who may not see it is answered as if it did not exist:
     its name and existence are for its members, invitees and the server's admins.
@@ -67,9 +73,19 @@ async def resolve_group(
                 )
             return named
         if here is None:
+            chats = (
+                [
+                    f"<#{group.text_channel_id}>"
+                    for group in await queries.user_groups(session, guild_id, viewer.id)
+                    if group.text_channel_id
+                ][:3]
+                if viewer is not None
+                else []
+            )
+            where = f" ({', '.join(chats)})" if chats else ""
+            option = ", or choose the `group` option" if group_option else ""
             raise UserFacingError(
-                "Which group? Run this in the group's own chat"
-                + (", or choose the group option." if offers_group_option else ".")
+                f"Which group? Run this in the group's own chat{where}{option}."
             )
         return here
 
@@ -119,12 +135,6 @@ async def require_leader_or_admin(
     await require_leader(session_factory, group, user.id, action)
 
 
-def has_group_option(interaction: discord.Interaction) -> bool:
-    """Whether the command being run lets the caller name the group."""
-    command = interaction.command
-    return isinstance(command, app_commands.Command) and command.get_parameter("group") is not None
-
-
 Check = Callable[[async_sessionmaker[AsyncSession], Group, int, str], Awaitable[None]]
 
 
@@ -142,7 +152,7 @@ async def _callers_group(
         interaction.channel,
         name,
         interaction.user,
-        offers_group_option=has_group_option(interaction),
+        group_option=offers_group_option(interaction),
     )
     await check(session_factory, group, interaction.user.id, action)
     return group
