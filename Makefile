@@ -4,13 +4,23 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TEST_DATABASES ?= sqlite,postgresql
 
-.PHONY: run test lint bench crash-matrix fuzz-silence
+.PHONY: run test lint bench lock crash-matrix fuzz-silence
 
-$(BIN)/balint-bot: pyproject.toml
+# Installs come from the lock files, pinned and hashed, never from whatever is newest.
+$(BIN)/balint-bot: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# After changing dependencies in pyproject.toml: `make lock`, then commit both files.
+PIP_COMPILE = $(BIN)/python -m piptools compile --quiet --strip-extras --generate-hashes \
+	--no-emit-index-url --no-emit-find-links --no-header
+lock: $(BIN)/balint-bot
+	$(BIN)/python -m pip install --quiet "pip-tools>=7.4"
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --output-file requirements-dev.lock pyproject.toml
 
 run: $(BIN)/balint-bot
 	$(BIN)/balint-bot run

@@ -105,8 +105,11 @@ class Harness:
                              members=[u.id for u in users[1:-1]], outsider=users[-1].id)
 
     def settings(self) -> Settings:
+        # Isolated from a developer's .env and shell: a DEV_GUILD_ID there would sync the
+        # commands to a server the emulator does not have.
         return Settings(_env_file=None, discord_token=SecretStr(self.emu.token),
-                        database_url="sqlite+aiosqlite:///unused-in-tests.db")
+                        database_url="sqlite+aiosqlite:///unused-in-tests.db",
+                        dev_guild_id=None)
 
     async def start_bot(self) -> BalintBot:
         """A new bot process on the same database and emulator; ready when this returns."""

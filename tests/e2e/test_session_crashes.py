@@ -45,38 +45,8 @@ async def crashes(emulator: Emulator, engine: AsyncEngine,
     await harness.stop_process()
 
 
-# Kill points the bot does not yet recover from: the silence is lifted but a presenter
-# still connected is never moved, so Discord keeps them unable to speak (issue 10,
-# point 2, being fixed on branch i10-silence). Strict: once fixed, these fail as XPASS
-# and must be taken off this list.
-NOT_YET_CONVERGING = {
-    ("enter-discussion", 3, WhileDown.ENDED),
-    ("enter-discussion", 4, WhileDown.ENDED),
-    ("enter-discussion", 5, WhileDown.ENDED),
-    ("leave-discussion", 0, WhileDown.ENDED),
-    ("leave-discussion", 1, WhileDown.ENDED),
-    ("leave-discussion", 2, WhileDown.NOTHING),
-    ("leave-discussion", 2, WhileDown.ENDED),
-    ("leave-discussion", 3, WhileDown.ENDED),
-    ("end", 0, WhileDown.ENDED),
-    ("end", 1, WhileDown.ENDED),
-    ("end", 2, WhileDown.NOTHING),
-    ("end", 2, WhileDown.ENDED),
-    ("end", 3, WhileDown.ENDED),
-}
-
-
-def cases() -> list[object]:
-    full = os.environ.get("BALINT_CRASH_MATRIX") == "full"
-    return [
-        pytest.param(*case, marks=[pytest.mark.xfail(
-            strict=True, reason="issue 10 point 2: no re-move after a lifted silence")]
-        ) if case in NOT_YET_CONVERGING else case
-        for case in crash_cases(full)
-    ]
-
-
-@pytest.mark.parametrize(("operation", "k", "while_down"), cases())
+@pytest.mark.parametrize(("operation", "k", "while_down"),
+                         crash_cases(full=os.environ.get("BALINT_CRASH_MATRIX") == "full"))
 async def test_killed_between_two_requests_discord_agrees_within_5_s_of_ready(
     crashes: ProcessHarness, operation: str, k: int, while_down: WhileDown
 ) -> None:
