@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import cogs
 from bot.clock import Clock, SystemClock
+from bot.command_tree import CheckedCommandTree
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
+from bot.logs import withhold_content_from_logs
 from bot.ratelimit import REQUESTS_PER_SECOND, SlidingWindowLimiter, pace_requests
 from bot.scheduler import JobScheduler
 from bot.services.cases import CaseService
@@ -63,6 +65,8 @@ class BalintBot(commands.Bot):
         # people), so discord.py's warnings about missing voice libraries are noise.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
+        # Before the first record: discord.py logs payloads at DEBUG.
+        withhold_content_from_logs()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=bot_intents(),
@@ -70,6 +74,7 @@ class BalintBot(commands.Bot):
             chunk_guilds_at_startup=False,
             member_cache_flags=discord.MemberCacheFlags.from_intents(bot_intents()),
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=CheckedCommandTree,
             **options,  # type: ignore[arg-type]
         )
         self.deps = deps

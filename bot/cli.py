@@ -18,6 +18,7 @@ from bot.app import run_bot
 from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import DatabaseConfigError, create_engine, parse_database_url
+from bot.logs import withhold_content_from_logs
 from bot.permissions import REQUIRED_PERMISSIONS, required_permissions
 
 TOKEN_HELP = (
@@ -185,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
+        withhold_content_from_logs()
         logging.basicConfig(
             level=settings.log_level_number(),
             stream=sys.stdout,

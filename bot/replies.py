@@ -9,9 +9,14 @@ from discord import app_commands
 
 from bot.domain.zones import matching_zones
 
+# Discord refuses a message over 2,000 characters, and the person would get no answer.
+MAX_MESSAGE = 2000
+
 
 async def reply_ephemeral(interaction: discord.Interaction, content: str) -> None:
     """Answer privately, whether or not the interaction was already answered or deferred."""
+    if len(content) > MAX_MESSAGE:
+        content = content[: MAX_MESSAGE - 1] + "…"
     if interaction.response.is_done():
         await interaction.followup.send(content, ephemeral=True)
     else:

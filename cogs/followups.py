@@ -20,6 +20,7 @@ from bot.app import BalintBot
 from bot.db import queries
 from bot.db.models import CaseStatus
 from bot.domain.identifiers import human_summary, scan
+from bot.domain.input_checks import database_id
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral
 from bot.services.access import (
@@ -42,10 +43,10 @@ def _bot(interaction: discord.Interaction) -> BalintBot:
 
 def _id_option(value: str, what: str) -> int:
     """Autocomplete values are ids; anything else was typed by hand."""
-    try:
-        return int(value)
-    except ValueError:
-        raise UserFacingError(f"Please pick the {what} from the list.") from None
+    found = database_id(value.strip())
+    if found is None:
+        raise UserFacingError(f"Please pick the {what} from the list.")
+    return found
 
 
 class FollowUpModal(discord.ui.Modal):
@@ -164,7 +165,7 @@ class WriteButton(
         item: discord.ui.Item[discord.ui.View],
         match: re.Match[str],
     ) -> WriteButton:
-        return cls(int(match["case"]))
+        return cls(database_id(match["case"]) or 0)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
@@ -210,7 +211,9 @@ class NudgeButton(
         item: discord.ui.Item[discord.ui.View],
         match: re.Match[str],
     ) -> NudgeButton:
-        return cls(match["action"], match["kind"], int(match["target"]), match["key"])
+        return cls(
+            match["action"], match["kind"], database_id(match["target"]) or 0, match["key"]
+        )
 
     async def callback(self, interaction: discord.Interaction) -> None:
         message = interaction.message

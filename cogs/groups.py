@@ -14,10 +14,17 @@ from bot.app import BalintBot
 from bot.db import queries
 from bot.db.models import Group, MemberRole, Membership, MembershipStatus
 from bot.domain.group_settings import GroupSettings
+from bot.domain.input_checks import database_id
 from bot.domain.phases import Phase, PhaseError, PhaseTemplate, phase_named
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
-from bot.services.access import require_leader, require_leader_or_admin, resolve_group
+from bot.services.access import (
+    is_server_admin,
+    may_see,
+    require_leader,
+    require_leader_or_admin,
+    resolve_group,
+)
 from bot.services.groups import AdoptedChannels, GroupSummary
 
 ROLE_NAMES = {
@@ -58,7 +65,7 @@ class AgreementButton(
         item: discord.ui.Item[discord.ui.View],
         match: re.Match[str],
     ) -> AgreementButton:
-        return cls(int(match["membership"]), match["answer"])
+        return cls(database_id(match["membership"]) or 0, match["answer"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = interaction.client
@@ -174,7 +181,11 @@ class GroupCommands(commands.GroupCog, group_name="group"):
     async def _group(self, interaction: discord.Interaction, name: str | None) -> Group:
         assert interaction.guild is not None
         return await resolve_group(
-            self.bot.session_factory, interaction.guild.id, interaction.channel, name
+            self.bot.session_factory,
+            interaction.guild.id,
+            interaction.channel,
+            name,
+            interaction.user,
         )
 
     async def group_name_autocomplete(
@@ -183,12 +194,13 @@ class GroupCommands(commands.GroupCog, group_name="group"):
         if interaction.guild is None:
             return []
         async with self.bot.session_factory() as session:
-            groups = await queries.groups_of_server(session, interaction.guild.id)
-        return [
-            app_commands.Choice(name=g.name, value=g.name)
-            for g in groups
-            if current.lower() in g.name.lower()
-        ][:25]
+            groups = [
+                group
+                for group in await queries.groups_of_server(session, interaction.guild.id)
+                if current.lower() in group.name.lower()
+                and await may_see(session, group, interaction.user)
+            ]
+        return [app_commands.Choice(name=g.name, value=g.name) for g in groups][:25]
 
     @app_commands.command(name="create")
     @app_commands.default_permissions(manage_guild=True)
@@ -292,8 +304,16 @@ class GroupCommands(commands.GroupCog, group_name="group"):
         await require_leader_or_admin(
             self.bot.session_factory, found, interaction.user, "remove members"
         )
+        async with self.bot.session_factory() as session:
+            caller = await queries.membership(session, found.id, interaction.user.id)
+        # Co-leaders help run the group; only the leader or an admin may remove a leader.
+        may_remove_leaders = is_server_admin(interaction.user) or (
+            caller is not None and caller.role == MemberRole.LEADER
+        )
         await interaction.response.defer(ephemeral=True)
-        await self.bot.groups.remove_member(interaction.guild, found, member.id)
+        await self.bot.groups.remove_member(
+            interaction.guild, found, member.id, may_remove_leaders=may_remove_leaders
+        )
         await interaction.followup.send(
             f"{member.mention} is no longer in **{found.name}** and can't see its channels.",
             ephemeral=True,

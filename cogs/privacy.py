@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import BalintBot
+from bot.domain.input_checks import database_id
 from bot.replies import reply_ephemeral
 
 
@@ -44,7 +45,7 @@ class EraseButton(
         item: discord.ui.Item[discord.ui.View],
         match: re.Match[str],
     ) -> EraseButton:
-        return cls(match["answer"], int(match["user"]))
+        return cls(match["answer"], database_id(match["user"]) or 0)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         if interaction.user.id != self.user_id:

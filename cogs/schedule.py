@@ -14,6 +14,7 @@ from discord.ext import commands
 from bot.app import BalintBot
 from bot.db import queries
 from bot.db.models import Group, RsvpAnswer
+from bot.domain.input_checks import database_id
 from bot.domain.recurrence import describe
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
@@ -68,7 +69,7 @@ class RsvpButton(
         item: discord.ui.Item[discord.ui.View],
         match: re.Match[str],
     ) -> RsvpButton:
-        return cls(int(match["meeting"]), RsvpAnswer(match["answer"]))
+        return cls(database_id(match["meeting"]) or 0, RsvpAnswer(match["answer"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = interaction.client
@@ -429,6 +430,7 @@ class ScheduleCommands(commands.Cog):
     # /reminders --------------------------------------------------------------------------
 
     @app_commands.command(name="reminders")
+    @app_commands.guild_only()
     @app_commands.describe(
         dms="Whether reminders also come to you by DM",
         group="One group (default: this channel's group, or all your groups here)",

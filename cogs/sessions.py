@@ -13,8 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import messages
 from bot.app import BalintBot
 from bot.db.models import Group, Meeting
+from bot.domain.input_checks import database_id
 from bot.domain.phases import (
     Phase,
     PhaseTemplate,
@@ -147,12 +149,14 @@ class PanelButton(
         item: discord.ui.Item[discord.ui.View],
         match: re.Match[str],
     ) -> PanelButton:
-        return cls(int(match["group"]), match["action"])
+        return cls(database_id(match["group"]) or 0, match["action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = interaction.client
         assert isinstance(bot, BalintBot)
-        assert interaction.guild is not None
+        if interaction.guild is None:
+            await reply_ephemeral(interaction, messages.NOT_IN_SERVER)
+            return
         cog = bot.get_cog("SessionCommands")
         assert isinstance(cog, SessionCommands)
         try:

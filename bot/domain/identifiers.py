@@ -15,6 +15,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+import phonenumbers
+from stdnum.ca import sin
+from stdnum.gb import nhs
+from stdnum.us import ssn
+
 
 class IdentifierKind(StrEnum):
     PHONE = "phone"
@@ -50,41 +55,45 @@ class Finding:
 
 
 # --- Patterns ----------------------------------------------------------------------------
+#
+# Every pattern here runs in time linear in the text, by construction, because a member's
+# text is scanned on the event loop (a backtracking pattern once froze every group for
+# seconds). The rules that keep them so, checked by tests/domain/test_identifiers.py:
+# every repetition is possessive (`++`, `*+`, `{m,n}+`) or bounded by a small constant,
+# a repeated group never overlaps what follows it, and a candidate may only start where
+# a look-behind of one character says a run begins, so no run is rescanned from each of
+# its characters. Anything subtler (is this a real phone number, a valid NHS number) is
+# decided by code on the short candidate, not by the pattern.
 
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# A local part starts a run (so "aaaa…" is tried once) and is at most 64 characters.
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}+@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++")
+_TOP_LEVEL = re.compile(r"[A-Za-z]{2,}+")
 
 _URL_TRAILING_PUNCTUATION = ".,;:!?)]}'\""
-_URL_EXPLICIT = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+_URL_EXPLICIT = re.compile(r"\b(?:https?://|www\.)\S++", re.IGNORECASE)
 # Bare domains only with a real top-level domain, so "e.g." or "Dr.Smith" never match.
-_URL_BARE = re.compile(
-    r"(?<![@\w.])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
-    r"(?:com|org|net|edu|gov|info|biz|io|health|au|nz|uk|ca|us|ie)\b(?:/\S*)?",
-    re.IGNORECASE,
+_URL_BARE = re.compile(r"(?<![@\w.-])[a-z0-9-]++(?:\.[a-z0-9-]++)++(?:/\S*+)?", re.IGNORECASE)
+_BARE_TOP_LEVEL = frozenset(
+    {"com", "org", "net", "edu", "gov", "info", "biz", "io", "health"}
+    | {"au", "nz", "uk", "ca", "us", "ie"}
 )
 
-# A number ends at a space or a full stop, not inside a longer figure ("0412345678.5").
-_END = r"(?![\w/]|[.-]\d)"
-
-_PHONE_PATTERNS = tuple(
-    re.compile(pattern + _END)
-    for pattern in (
-        # International: +61 412 345 678, +44 (0)20 7946 0018, +1 555 123 4567.
-        r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d+\)?){2,6}",
-        # Australian mobile: 0412 345 678.
-        r"(?<![\w/.])04\d{2}[ -]?\d{3}[ -]?\d{3}",
-        # Australian landline: (02) 9876 5432, 08 8123 4567.
-        r"(?:\(0[2378]\)|(?<![\w/.])0[2378])[ -]?\d{4}[ -]?\d{4}",
-        # Australian 1300 / 1800 numbers.
-        r"(?<![\w/.])1[38]00[ -]?\d{3}[ -]?\d{3}",
-        # UK mobile: 07700 900123, 07700 900 123.
-        r"(?<![\w/.])07\d{3}[ -]?\d{3}[ -]?\d{3}",
-        # UK landline: 020 7946 0018, 01632 960123, 0161 496 0000.
-        r"(?<![\w/.])0[12]\d{1,3}[ -]?\d{3,4}[ -]?\d{3,4}",
-        # US: (555) 123-4567, 555-123-4567, 555.123.4567.
-        r"(?<![\w/.])(?:\(\d{3}\) ?|\d{3}[-.])\d{3}[-.]\d{4}",
-    )
-)
-_PHONE_DIGITS = range(9, 16)
+# A run of digits and the separators people write phone numbers with, taken whole and
+# started where no digit or "+" precedes it; phonenumbers then decides whether it is a
+# number. A longer run is a row of figures, not one number as people write it.
+_PHONE_RUN = re.compile(r"(?<![\w+/.])(?:\+|\()?\d[\d ().-]*+")
+_LONGEST_WRITTEN_PHONE = 30
+_PHONE_DIGITS = range(8, 16)
+# A real follow-up holds a handful of number-shaped runs; past this many, the rest of a
+# text is not looked up, so no text can keep phonenumbers busy on the event loop.
+_PHONE_LOOKUPS_PER_TEXT = 40
+# Countries the members practise in, by the trunk prefix their numbers are written
+# with ("0412 345 678", "020 7946 0018"); "+" numbers name their own country, and
+# North American numbers (Canada shares the plan with the US) are read as "US".
+_TRUNK_ZERO_REGIONS = ("AU", "NZ", "GB", "IE")
+_FREE_CALL_PREFIXES = ("1300", "1800")
+# "555-123-4567": a possible (if unallocated) North American number in its usual shape.
+_NANP_SHAPE = re.compile(r"(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[.-]\d{4}")
 
 _STREET_TYPES = (
     "Street|St|Road|Rd|Avenue|Ave|Drive|Dr|Lane|Ln|Crescent|Cres|Court|Ct|Place|Pl|"
@@ -92,13 +101,14 @@ _STREET_TYPES = (
     "Esplanade|Circuit|Cct|Track"
 )
 # A number, one to three capitalised words, then a street type: "12 Banksia Cres",
-# "2/15 Smith St". Requiring capitals keeps "500 mg bd by Dr Smith" out.
+# "2/15 Smith St". Requiring capitals keeps "500 mg bd by Dr Smith" out. Each word is
+# taken whole (possessive), so the only choice left is how many words: at most three.
 _STREET = re.compile(
-    r"(?<![\w/.])(?:\d{1,5}[A-Za-z]?/)?\d{1,5}[A-Za-z]?,?\s+"
-    r"(?:[A-Z][A-Za-z'’-]+\s+){1,3}"
+    r"(?<![\w/.])(?:\d{1,5}[A-Za-z]?/)?\d{1,5}[A-Za-z]?,?\s{1,3}+"
+    r"(?:[A-Z][A-Za-z'’-]{1,30}+\s{1,3}+){1,3}"
     rf"(?:{_STREET_TYPES})\b\.?",
 )
-_PO_BOX = re.compile(r"\b(?:PO|P\.O\.)\s?Box\s+\d+\b", re.IGNORECASE)
+_PO_BOX = re.compile(r"\b(?:PO|P\.O\.)\s?Box\s{1,3}+\d{1,8}+\b", re.IGNORECASE)
 
 _MONTHS = (
     "Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -106,24 +116,33 @@ _MONTHS = (
 )
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
 _DATE_IN_WORDS = (
-    re.compile(rf"\b{_DAY}\s+(?:of\s+)?(?:{_MONTHS})\.?,?\s+(?:19|20)\d{{2}}\b", re.I),
-    re.compile(rf"\b(?:{_MONTHS})\.?\s+{_DAY},?\s+(?:19|20)\d{{2}}\b", re.I),
+    re.compile(
+        rf"\b{_DAY}\s{{1,3}}+(?:of\s{{1,3}}+)?(?:{_MONTHS})\.?,?\s{{1,3}}+(?:19|20)\d{{2}}\b", re.I
+    ),
+    re.compile(rf"\b(?:{_MONTHS})\.?\s{{1,3}}+{_DAY},?\s{{1,3}}+(?:19|20)\d{{2}}\b", re.I),
 )
 _DATE_ISO = re.compile(r"(?<![\w/.-])(?:19|20)\d{2}-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])\b")
 _DATE_NUMERIC = re.compile(r"(?<![\w/.:-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\w/:-]|\.\d)")
 # With only two digits for the year, "12.03.61" is a date only where a birth is named.
-_BIRTH_CONTEXT = re.compile(r"\b(?:DOB|D\.O\.B\.?|born|birth)\b\W*$", re.IGNORECASE)
+_BIRTH_CONTEXT = re.compile(r"\b(?:DOB|D\.O\.B\.?|born|birth)\b\W{0,25}+$", re.IGNORECASE)
 
+# A number ends at a space or a full stop, not inside a longer figure ("0412345678.5").
+_END = r"(?![\w/]|[.-]\d)"
 _MEDICARE = re.compile(rf"(?<![\w/.-])[2-6]\d{{3}} ?\d{{5}} ?\d(?:[ /-]?\d)?{_END}")
 _MEDICARE_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9)
 _NHS = re.compile(rf"(?<![\w/.-])[1-9]\d{{2}}[ -]?\d{{3}}[ -]?\d{{4}}{_END}")
-_SSN = re.compile(rf"(?<![\w/.-])(\d{{3}})-(\d{{2}})-(\d{{4}}){_END}")
+_SSN = re.compile(rf"(?<![\w/.-])\d{{3}}-\d{{2}}-\d{{4}}{_END}")
+_SIN = re.compile(rf"(?<![\w/.-])\d{{3}}[ -]\d{{3}}[ -]\d{{3}}{_END}")
 _CONTEXT_WINDOW = 25
+_CONTEXT_WORDS = {
+    word: re.compile(rf"\b{word}\b", re.IGNORECASE)
+    for word in ("Medicare", "NHS", "SSN", "SIN", "social")
+}
 
 
-def _preceded_by(text: str, start: int, word: str) -> bool:
+def _preceded_by(text: str, start: int, *words: str) -> bool:
     window = text[max(0, start - _CONTEXT_WINDOW) : start]
-    return re.search(rf"\b{word}\b", window, re.IGNORECASE) is not None
+    return any(_CONTEXT_WORDS[word].search(window) is not None for word in words)
 
 
 def _digits(text: str) -> str:
@@ -137,22 +156,97 @@ Span = tuple[int, int]
 
 def _emails(text: str) -> Iterator[Span]:
     for match in _EMAIL.finditer(text):
-        yield match.span()
+        start, end = match.span()
+        while end > start and text[end - 1] in "-.":
+            end -= 1
+        top_level = text[start:end].rsplit(".", 1)[-1]
+        if "." in text[text.index("@", start) : end] and _TOP_LEVEL.fullmatch(top_level):
+            yield start, end
 
 
 def _urls(text: str) -> Iterator[Span]:
-    for match in (*_URL_EXPLICIT.finditer(text), *_URL_BARE.finditer(text)):
-        start, end = match.span()
-        while end > start and text[end - 1] in _URL_TRAILING_PUNCTUATION:
-            end -= 1
-        yield start, end
+    for match in _URL_EXPLICIT.finditer(text):
+        yield _without_trailing_punctuation(text, *match.span())
+    for match in _URL_BARE.finditer(text):
+        domain = match[0].split("/", 1)[0].rstrip(".")
+        labels = domain.split(".")
+        if (
+            len(labels) >= 2
+            and labels[-1].lower() in _BARE_TOP_LEVEL
+            and all(
+                label and not label.startswith("-") and not label.endswith("-") for label in labels
+            )
+        ):
+            yield _without_trailing_punctuation(text, *match.span())
+
+
+def _without_trailing_punctuation(text: str, start: int, end: int) -> Span:
+    while end > start and text[end - 1] in _URL_TRAILING_PUNCTUATION:
+        end -= 1
+    return start, end
 
 
 def _phones(text: str) -> Iterator[Span]:
-    for pattern in _PHONE_PATTERNS:
-        for match in pattern.finditer(text):
-            if len(_digits(match[0])) in _PHONE_DIGITS:
-                yield match.span()
+    lookups = _PHONE_LOOKUPS_PER_TEXT
+    for match in _PHONE_RUN.finditer(text):
+        start, end = match.span()
+        if end - start > _LONGEST_WRITTEN_PHONE:
+            continue
+        while end > start and lookups > 0:
+            end = _end_of_number(text, start, end)
+            candidate = text[start:end]
+            if len(_digits(candidate)) in _PHONE_DIGITS and _regions_written_for(candidate):
+                lookups -= 1
+                if _is_phone(candidate):
+                    yield start, end
+                    break
+            # The run may have swallowed what follows the number ("0412 345 678 3 times"):
+            # try it again without its last group.
+            end = start + max(candidate.rfind(" "), candidate.rfind("-"), candidate.rfind("."), 0)
+
+
+def _end_of_number(text: str, start: int, end: int) -> int:
+    """Where a number written in `text[start:end]` can end: after a digit or ")", and
+    not inside a longer figure ("0412345678.5")."""
+    while end > start:
+        while end > start and not (text[end - 1].isdigit() or text[end - 1] == ")"):
+            end -= 1
+        after = text[end : end + 2]
+        if not (after[:1] in ".-/" and after[1:2].isdigit()):
+            return end
+        end -= 1
+    return end
+
+
+def _regions_written_for(candidate: str) -> tuple[str | None, ...]:
+    """The countries whose way of writing numbers `candidate` follows, if any.
+
+    Bare digits are some figure or other ("ref 2123 45671 1" reads as a New Zealand or
+    New York number): only the ways people write phone numbers count.
+    """
+    if candidate.startswith("+"):
+        return (None,)
+    if candidate.startswith(("0", "(0")):
+        return _TRUNK_ZERO_REGIONS
+    if candidate.startswith(_FREE_CALL_PREFIXES):
+        return ("AU",)
+    if _NANP_SHAPE.fullmatch(candidate):
+        return ("US",)
+    return ()
+
+
+def _is_phone(candidate: str) -> bool:
+    for region in _regions_written_for(candidate):
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        # Unallocated ranges used in fiction and examples (07700 900123, 555-123-4567)
+        # are still dialled numbers: a possible number in a dialled shape counts.
+        reason = phonenumbers.is_possible_number_with_reason(number)
+        if reason == phonenumbers.ValidationResult.IS_POSSIBLE:
+            return True
+    return False
 
 
 def _street_addresses(text: str) -> Iterator[Span]:
@@ -183,45 +277,40 @@ def _has_birth_context(text: str, start: int) -> bool:
 
 
 def _health_ids(text: str) -> Iterator[Span]:
+    """Health and national numbers, recognised by their checksum (python-stdnum) or by
+    the name of the scheme just before them."""
     for match in _MEDICARE.finditer(text):
         if _valid_medicare(_digits(match[0])) or _preceded_by(text, match.start(), "Medicare"):
             yield match.span()
     for match in _NHS.finditer(text):
-        if _valid_nhs(_digits(match[0])) or _preceded_by(text, match.start(), "NHS"):
+        if nhs.is_valid(match[0]) or _preceded_by(text, match.start(), "NHS"):
             yield match.span()
     for match in _SSN.finditer(text):
-        area, group, serial = match[1], match[2], match[3]
-        if area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000":
+        if ssn.is_valid(match[0]) or _preceded_by(text, match.start(), "SSN", "social"):
+            yield match.span()
+    for match in _SIN.finditer(text):
+        if sin.is_valid(match[0]) or _preceded_by(text, match.start(), "SIN", "social"):
             yield match.span()
 
 
 def _valid_medicare(digits: str) -> bool:
-    """The ninth digit is a weighted checksum of the first eight."""
+    """The ninth digit is a weighted checksum of the first eight (python-stdnum has no
+    Australian Medicare module)."""
     if len(digits) not in (10, 11):
         return False
     checksum = sum(int(d) * w for d, w in zip(digits[:8], _MEDICARE_WEIGHTS, strict=True))
     return checksum % 10 == int(digits[8])
 
 
-def _valid_nhs(digits: str) -> bool:
-    """Modulus 11 over the first nine digits, weighted 10 down to 2."""
-    if len(digits) != 10:
-        return False
-    remainder = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True)) % 11
-    check = 11 - remainder
-    if check == 10:
-        return False
-    return (0 if check == 11 else check) == int(digits[9])
-
-
 # Earlier detectors win where matches overlap: an email's domain is not also a URL,
-# and a valid NHS number written with dashes is not also a US phone number.
+# a valid NHS number written with dashes is not also a US phone number, and an ISO date
+# is not a phone number either.
 _DETECTORS: tuple[tuple[IdentifierKind, Callable[[str], Iterable[Span]]], ...] = (
     (IdentifierKind.EMAIL, _emails),
     (IdentifierKind.URL, _urls),
     (IdentifierKind.HEALTH_ID, _health_ids),
-    (IdentifierKind.PHONE, _phones),
     (IdentifierKind.DATE_OF_BIRTH, _full_dates),
+    (IdentifierKind.PHONE, _phones),
     (IdentifierKind.STREET_ADDRESS, _street_addresses),
 )
 

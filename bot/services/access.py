@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import queries
 from bot.db.models import Group, MembershipStatus
+from bot.domain.input_checks import excerpt
 from bot.errors import UserFacingError
 
 
@@ -35,14 +36,25 @@ async def resolve_group(
     guild_id: int,
     channel: object,
     name: str | None,
+    viewer: discord.Member | discord.User | None = None,
 ) -> Group:
-    """The group named, or the one whose channel this is; refuses a mismatch."""
+    """The group named, or the one whose channel this is; refuses a mismatch.
+
+    A group named by someone who may not see it is answered as if it did not exist:
+    its name and existence are for its members, invitees and the server's admins.
+    """
     async with session_factory() as session:
         here = await queries.group_by_channel(session, guild_id, channel_ids_of(channel))
         if name:
             named = await queries.group_by_name(session, guild_id, name)
-            if named is None or named.archived_at is not None:
-                raise UserFacingError(f"There is no active group called **{name[:60]}** here.")
+            if (
+                named is None
+                or named.archived_at is not None
+                or (viewer is not None and not await may_see(session, named, viewer))
+            ):
+                raise UserFacingError(
+                    f"There is no active group called **{excerpt(name, 60)}** here."
+                )
             if here is not None and here.id != named.id:
                 raise UserFacingError(
                     f"This channel belongs to **{here.name}**. Run commands for "
@@ -54,6 +66,22 @@ async def resolve_group(
                 "Which group? Run this in the group's own channel, or choose the group option."
             )
         return here
+
+
+def is_server_admin(user: discord.Member | discord.User) -> bool:
+    """Server admins (Manage Server) see and manage every group of their server."""
+    return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
+
+
+async def may_see(session: AsyncSession, group: Group, user: discord.Member | discord.User) -> bool:
+    """Whether `user` may know of `group`: an admin, a member or leader, or invited."""
+    if is_server_admin(user):
+        return True
+    membership = await queries.membership(session, group.id, user.id)
+    return membership is not None and membership.status in (
+        MembershipStatus.ACTIVE,
+        MembershipStatus.INVITED,
+    )
 
 
 async def require_leader(
@@ -80,7 +108,7 @@ async def require_leader_or_admin(
     action: str,
 ) -> None:
     """Server admins (Manage Server) manage groups without being members of them."""
-    if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
+    if is_server_admin(user):
         return
     await require_leader(session_factory, group, user.id, action)
 
@@ -96,7 +124,9 @@ async def _callers_group(
     check: Check,
 ) -> Group:
     assert interaction.guild is not None
-    group = await resolve_group(session_factory, interaction.guild.id, interaction.channel, name)
+    group = await resolve_group(
+        session_factory, interaction.guild.id, interaction.channel, name, interaction.user
+    )
     await check(session_factory, group, interaction.user.id, action)
     return group
 

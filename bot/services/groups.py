@@ -18,7 +18,9 @@ from bot.clock import Clock
 from bot.db import queries
 from bot.db.models import Group, Meeting, MemberRole, Membership, MembershipStatus
 from bot.domain.group_settings import GroupSettings, SettingsError
+from bot.domain.input_checks import excerpt
 from bot.domain.phases import TemplateError
+from bot.domain.zones import zone_names
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.messages import DEFAULT_AGREEMENT
 from bot.permissions import describe_missing
@@ -103,11 +105,15 @@ class GroupSummary:
 
 def validate_zone(name: str) -> str:
     """The IANA zone name as given, or a clear error with examples."""
+    # IANA Region/City names only: not the server's `localtime`, nor a file path.
+    known = name in zone_names() or name == "UTC"
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
+        known = False
+    if not known:
         raise UserFacingError(
-            f"I don't know the time zone `{name[:64]}`. Use an IANA name such as "
+            f"I don't know the time zone `{excerpt(name)}`. Use an IANA name such as "
             "`Australia/Sydney`, `Australia/Adelaide`, `Pacific/Auckland` or `Europe/London` "
             "(start typing and pick one from the list)."
         ) from None
@@ -177,7 +183,7 @@ class GroupService:
         created: list[discord.abc.GuildChannel | discord.Role] = []
         try:
             role = await guild.create_role(
-                name=f"{name}", mentionable=True, reason=f"Balint group {name}"
+                name=f"{name}", mentionable=False, reason=f"Balint group {name}"
             )
             created.append(role)
             category = adopted.category or await guild.create_category(
@@ -402,7 +408,9 @@ class GroupService:
             await session.commit()
             return group
 
-    async def remove_member(self, guild: discord.Guild, group: Group, user_id: int) -> None:
+    async def remove_member(
+        self, guild: discord.Guild, group: Group, user_id: int, *, may_remove_leaders: bool
+    ) -> None:
         """Take the role and every access away at once, voice included."""
         async with self._session_factory() as session:
             membership = await queries.membership(session, group.id, user_id)
@@ -411,6 +419,10 @@ class GroupService:
                 MembershipStatus.INVITED,
             ):
                 raise UserFacingError(f"<@{user_id}> isn't in **{group.name}**.")
+            if membership.role == MemberRole.LEADER and not may_remove_leaders:
+                raise UserFacingError(
+                    "Only the group's leader or a server admin can remove a leader."
+                )
             if (
                 membership.role == MemberRole.LEADER
                 and len(await queries.leader_ids(session, group.id)) == 1

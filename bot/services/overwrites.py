@@ -25,6 +25,11 @@ from bot.permissions import describe_missing
 log = logging.getLogger(__name__)
 
 
+# What the server's moderators read in the audit log: the bot's purpose only. The
+# ledger's own reasons ("silence-voice" on one member's overwrite) would tell them who
+# presented a case, and when.
+AUDIT_REASON = "Balint group meeting"
+
 @dataclass(frozen=True)
 class WantedOverwrite:
     """A change to lay over a target's overwrite in a channel for a while."""
@@ -138,7 +143,7 @@ class OverwriteLedger:
                 change.target_id,
                 change.target_is_role,
                 pending.desired,
-                change.reason,
+                AUDIT_REASON,
             )
         except (discord.HTTPException, MissingBotPermission):
             async with self._session_factory() as session:
@@ -198,7 +203,7 @@ class OverwriteLedger:
                 change.target_id,
                 change.target_is_role,
                 desired,
-                f"end of {change.reason}",
+                AUDIT_REASON,
             )
         stored.restored_at = self._clock.now()
         # The remaining changes now rest on the same original.

@@ -49,7 +49,10 @@ RETRY_DELAY = timedelta(minutes=1)
 RsvpViewFactory = Callable[[int], discord.ui.View]
 
 
-_OFFSET_PART = re.compile(r"(\d+)\s*([dhm])")
+# Possessive and started at a run of digits, so a long run of digits is read once, not
+# once from each of its digits (this is matched on the event loop); six digits is more
+# than any reminder needs, and anything longer is left over and refused.
+_OFFSET_PART = re.compile(r"(?<!\d)(\d{1,6}+)\s*+([dhm])")
 _OFFSET_UNITS = {"d": 24 * 60, "h": 60, "m": 1}
 
 

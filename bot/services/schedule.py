@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.db.models import Group, Meeting, MeetingStatus, Reminder, ScheduleSeries
 from bot.domain.group_settings import GroupSettings
+from bot.domain.input_checks import excerpt
 from bot.domain.recurrence import (
     Adjustment,
     Frequency,
@@ -128,14 +129,25 @@ def _zone(form: ScheduleForm, group: Group) -> str:
         raise UserFacingError(f"{error.message}\n{USAGE}") from None
 
 
+# Dates a meeting plan can name: anything outside is a typo (or 9999-12-31, which
+# overflows the first calculation made with it).
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2100, 12, 31)
+
+
 def parse_date(text: str, option: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        parsed = date.fromisoformat(text.strip())
     except ValueError:
         raise RecurrenceError(
-            f"`{text.strip()[:20]}` is not a date I can use for `{option}`: write it as "
-            "YYYY-MM-DD, e.g. 2026-06-02."
+            f"`{excerpt(text.strip(), 20)}` is not a date I can use for `{option}`: write it "
+            "as YYYY-MM-DD, e.g. 2026-06-02."
         ) from None
+    if not EARLIEST_DATE <= parsed <= LATEST_DATE:
+        raise RecurrenceError(
+            f"`{option}` must be between {EARLIEST_DATE.isoformat()} and "
+            f"{LATEST_DATE.isoformat()}."
+        )
+    return parsed
 
 
 def build_rule(form: ScheduleForm, zone: str, now: datetime) -> RecurrenceRule:

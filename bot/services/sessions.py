@@ -776,6 +776,10 @@ class SessionService:
             template = template_of(group)
             if template.listening_mode:
                 async with self._lock(group.id):
+                    current = await self._still_live(joined.id)
+                    if current is None:
+                        return
+                    joined = current
                     position = position_of(joined)
                     await self._sync_silences(
                         guild,
@@ -785,6 +789,14 @@ class SessionService:
                         template,
                         await self._presenter(joined.id, position.case_number),
                     )
+
+    async def _still_live(self, meeting_id: int) -> Meeting | None:
+        """The meeting as it is now, if still live. Read under the group's lock: a phase
+        change that held the lock may have committed a newer position since the caller
+        read it, and acting on the older one would undo that change."""
+        async with self._session_factory() as session:
+            meeting = await session.get(Meeting, meeting_id)
+        return meeting if meeting is not None and meeting.status == MeetingStatus.LIVE else None
 
     async def recover(self) -> list[str]:
         """After a start-up: lift what no meeting needs, restore what live ones need."""
@@ -820,6 +832,10 @@ class SessionService:
                 continue
             template = template_of(group)
             async with self._lock(group.id):
+                current = await self._still_live(meeting.id)
+                if current is None:
+                    continue
+                meeting = current
                 position = position_of(meeting)
                 problems += await self._sync_silences(
                     guild,

@@ -1,8 +1,18 @@
 from __future__ import annotations
 
-import pytest
+import importlib
+import itertools
+import re
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.domain import identifiers
 from bot.domain.identifiers import Finding, IdentifierKind, human_summary, scan
+from tests.domain.adversarial_text import ADVERSARIAL_UNITS, FOLLOW_UP_LIMIT, adversarial_texts
 
 PHONE = IdentifierKind.PHONE
 EMAIL = IdentifierKind.EMAIL
@@ -163,3 +173,101 @@ def test_two_digit_years_with_dots_need_a_birth_context() -> None:
 )
 def test_human_summary_lists_each_kind_once(kinds: list[IdentifierKind], summary: str) -> None:
     assert human_summary([Finding(kind, 0, 1) for kind in kinds]) == summary
+
+
+# --- Linear time -------------------------------------------------------------------------
+
+_parser: Any = importlib.import_module("re._parser")
+_constants: Any = importlib.import_module("re._constants")
+# A repetition that can backtrack may try at most this many lengths.
+_LONGEST_BACKTRACKING_REPEAT = 64
+
+
+def _module_patterns() -> dict[str, re.Pattern[str]]:
+    found: dict[str, re.Pattern[str]] = {}
+    for name, value in vars(identifiers).items():
+        values = value.values() if isinstance(value, dict) else value
+        if isinstance(value, re.Pattern):
+            values = [value]
+        elif not isinstance(value, tuple | dict):
+            continue
+        for index, item in enumerate(values):
+            if isinstance(item, re.Pattern):
+                found[f"{name}[{index}]"] = item
+    return found
+
+
+def _backtracking_repeats(tree: Any, inside_repeat: bool = False) -> Iterator[str]:
+    """Repetitions that could make matching more than linear: unbounded greedy or lazy
+    ones, long bounded ones, and a backtracking repeat nested in another."""
+    for op, argument in tree:
+        if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT):
+            low, high, body = argument
+            if high == _constants.MAXREPEAT or high > _LONGEST_BACKTRACKING_REPEAT:
+                yield f"{op} {{{low},{high}}}"
+            if inside_repeat and high > 1:
+                yield f"nested {op} {{{low},{high}}}"
+            yield from _backtracking_repeats(body, inside_repeat=inside_repeat or high > 1)
+        elif op is _constants.POSSESSIVE_REPEAT:
+            # Taken whole: whatever is inside never gives characters back.
+            yield from _backtracking_repeats(argument[2], inside_repeat=False)
+        elif op is _constants.SUBPATTERN:
+            yield from _backtracking_repeats(argument[-1], inside_repeat)
+        elif op is _constants.BRANCH:
+            for branch in argument[1]:
+                yield from _backtracking_repeats(branch, inside_repeat)
+        elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
+            yield from _backtracking_repeats(argument[1], inside_repeat)
+        elif op is _constants.ATOMIC_GROUP:
+            yield from _backtracking_repeats(argument, inside_repeat=False)
+
+
+def test_the_module_patterns_are_found() -> None:
+    """The linearity check below only means something if it sees the patterns."""
+    names = _module_patterns()
+    assert {"_PHONE_RUN[0]", "_EMAIL[0]", "_STREET[0]", "_DATE_IN_WORDS[1]"} <= set(names)
+
+
+@pytest.mark.parametrize(("name", "pattern"), sorted(_module_patterns().items()))
+def test_no_pattern_can_backtrack_more_than_a_constant(name: str, pattern: re.Pattern[str]) -> None:
+    tree = _parser.parse(pattern.pattern, pattern.flags)
+    assert list(_backtracking_repeats(tree)) == []
+
+
+def test_the_backtracking_check_catches_the_pattern_that_froze_the_bot() -> None:
+    old_phone = r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d+\)?){2,6}"
+    assert list(_backtracking_repeats(_parser.parse(old_phone)))
+
+
+NEEDLE = "Call her on 0412 345 678 today."
+
+
+@given(
+    units=st.lists(
+        st.tuples(st.sampled_from(ADVERSARIAL_UNITS), st.integers(min_value=1, max_value=400)),
+        min_size=1,
+        max_size=8,
+    ),
+    noise=st.text(max_size=40),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_adversarial_text_is_scanned_and_an_identifier_after_it_still_found(
+    units: list[tuple[str, int]], noise: str
+) -> None:
+    prefix = " ; ".join(unit * count for unit, count in units) + noise
+    text = (prefix[: FOLLOW_UP_LIMIT - len(NEEDLE) - 3] + " . " + NEEDLE)[:FOLLOW_UP_LIMIT]
+    findings = scan(text)
+    assert all(0 <= f.start < f.end <= len(text) for f in findings)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(findings))
+    assert (IdentifierKind.PHONE, "0412 345 678") in [
+        (f.kind, text[f.start : f.end]) for f in findings
+    ]
+
+
+@pytest.mark.parametrize(("name", "text"), sorted(adversarial_texts().items()))
+def test_the_benchmarks_adversarial_texts_scan_to_well_formed_findings(
+    name: str, text: str
+) -> None:
+    assert len(text) <= FOLLOW_UP_LIMIT
+    findings = scan(text)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(findings))

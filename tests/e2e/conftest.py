@@ -22,7 +22,9 @@ from bot.app import BalintBot, build_bot
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.db.models import Group
+from tests.emulator.contract import Contract
 from tests.emulator.control import Emulator
+from tests.emulator.fixtures import configure_from_environment
 from tests.emulator.interactions import InteractionResult
 from tests.emulator.state import ChannelType, Message
 
@@ -52,6 +54,7 @@ class Harness:
         self.guild_id = 0
         self.lobby_id = 0
         self.people: People
+        self.work: BotWork
 
     async def setup_server(self, member_count: int = 5) -> None:
         admin = await self.emu.create_user("admin")
@@ -73,6 +76,7 @@ class Harness:
     async def start_bot(self) -> BalintBot:
         """A new bot process on the same database and emulator; ready when this returns."""
         bot = build_bot(self.settings(), self.engine, self.clock)
+        self.work = BotWork(bot)
         await self.emu.start_client(bot)
         await asyncio.wait_for(bot.reconciled.wait(), timeout=5)
         await bot.jobs.wait_idle()
@@ -97,11 +101,26 @@ class Harness:
             if bot.ws is not None:
                 await bot.ws.close(code=4000)
 
-    async def settle(self) -> None:
-        """Let dispatched events and background jobs finish."""
-        for _ in range(5):
-            await asyncio.sleep(0.01)
-            await self.bot.jobs.wait_idle()
+    async def settle(self, within: float = 30.0) -> None:
+        """Wait until the bot has finished all it was doing: every gateway event dispatched so
+        far parsed, its event handlers and interaction callbacks done, its REST calls
+        answered and its jobs run. With latency and delayed events that is the only safe
+        moment to look at Discord's state."""
+        async with asyncio.timeout(within):
+            quiet = 0
+            while quiet < 2:
+                await self.emu.settle(self.bot, within=within)
+                await self.bot.jobs.wait_idle()
+                busy = self.work.busy()
+                if busy:
+                    quiet = 0
+                    await asyncio.wait(busy, timeout=0.05)
+                elif self.work.in_flight:
+                    quiet = 0
+                    await asyncio.sleep(0.005)
+                else:
+                    quiet += 1
+                    await asyncio.sleep(0)
 
     async def advance(self, delta: timedelta) -> None:
         await self.clock.advance(delta)
@@ -146,6 +165,44 @@ class Harness:
         return [m for m in self.emu.dms(user_id) if m.components][-1]
 
 
+# Tasks discord.py starts for the bot's work: event handlers, app commands, views, modals.
+_WORK_TASKS = ("discord.py: ", "CommandTree-invoker", "discord-ui-view-dispatch-",
+               "discord-ui-modal-dispatch-", "discord-ui-dynamic-item-")
+
+
+class BotWork:
+    """What a bot is still doing: REST requests on the wire and handler tasks running.
+
+    Counts at the HTTP client's `request`, the one door every REST call goes through,
+    so a request waiting for a rate-limit bucket counts as work in progress too."""
+
+    def __init__(self, bot: BalintBot) -> None:
+        self.bot = bot
+        self.in_flight = 0
+        request = bot.http.request
+
+        async def counted(route: Any, **kwargs: Any) -> Any:
+            self.in_flight += 1
+            try:
+                return await request(route, **kwargs)
+            finally:
+                self.in_flight -= 1
+
+        setattr(bot.http, "request", counted)  # noqa: B010 - instance attribute, by design
+
+    def busy(self) -> set[asyncio.Task[Any]]:
+        """Handler tasks not yet done (the caller's own task excluded), and discord.py's
+        wait for GUILD_CREATEs after a READY, which ends in on_ready (the bot reconciles)."""
+        current = asyncio.current_task()
+        tasks = {task for task in asyncio.all_tasks()
+                 if task is not current and not task.done()
+                 and task.get_name().startswith(_WORK_TASKS)}
+        ready: asyncio.Task[Any] | None = getattr(self.bot._connection, "_ready_task", None)
+        if ready is not None and not ready.done():
+            tasks.add(ready)
+        return tasks
+
+
 def answer_text(result: InteractionResult) -> str:
     """Everything the bot answered: the response, its edits, follow-ups and embeds."""
     parts: list[str] = []
@@ -166,18 +223,35 @@ def button_id(message: Message, label: str) -> str:
 
 
 @pytest.fixture
-async def harness(emulator: Emulator, engine: AsyncEngine) -> AsyncIterator[Harness]:
+def clock() -> ManualClock:
+    """The test's clock: the bot's and Discord's "now"."""
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def emulator(clock: ManualClock) -> AsyncIterator[Emulator]:
+    """The emulator on the test's clock from its first id on: Discord's "now" (snowflakes,
+    message timestamps, timeouts, "event starts in the past") follows the test's clock, as
+    it would follow the real one."""
+    async with Emulator(now=clock.now) as emu:
+        configure_from_environment(emu)
+        yield emu
+
+
+@pytest.fixture
+async def harness(emulator: Emulator, engine: AsyncEngine,
+                  clock: ManualClock) -> AsyncIterator[Harness]:
     """The running bot in a server with an admin, a leader, five members and an outsider."""
-    clock = ManualClock(START)
-    # Discord's own notion of "now" (message timestamps, "event starts in the past")
-    # follows the test's clock, as it would follow the real one.
-    emulator.state.now = clock.now
+    # Every body the bot sends and every JSON answer is checked against Discord's spec.
+    contract = emulator.server.contract = Contract()
     harness = Harness(emulator, engine, clock)
     await harness.setup_server()
     await harness.start_bot()
     yield harness
     with contextlib.suppress(Exception):
         await harness.stop_bot()
+    assert not contract.violations, "traffic that breaks Discord's OpenAPI spec:\n" + "\n".join(
+        dict.fromkeys(str(v) for v in contract.violations))
 
 
 async def meeting_group(harness: Harness, *, members: int = 4, name: str = "Tuesday group",

@@ -235,10 +235,11 @@ async def test_a_followup_saved_while_discord_fails_is_posted_later(harness: Har
     group = await meeting_group(harness)
     presenter = harness.people.members[0]
     case = await present_case(harness, group, presenter)
-    harness.emu.faults.server_error(
+    fault = harness.emu.faults.server_error(
         "/channels/{channel_id}/messages", method="POST", status=503, times=1
     )
     answer = await write(harness, presenter, case, "Written while Discord was down.")
+    assert fault.fired == 1
     assert "is saved, but I couldn't" in answer_text(answer), answer_text(answer)
     assert "Discord is having trouble" in answer_text(answer)
     [stored] = await stored_followups(harness)

@@ -203,8 +203,10 @@ async def test_a_reminder_refused_by_a_rate_limit_is_tried_again(
     harness: Harness, group: Group
 ) -> None:
     """Discord answers 429 until discord.py gives up: the claim is released and retried."""
-    harness.emu.faults.rate_limit(MESSAGES_ROUTE, method="POST", retry_after=0.01, times=5)
+    fault = harness.emu.faults.rate_limit(MESSAGES_ROUTE, method="POST", retry_after=0.01,
+                                          times=5)
     await advance_to(harness, DAY_BEFORE)
+    assert fault.fired == 5
     assert reminders(harness, group) == []
     await harness.advance(timedelta(minutes=1))
     assert len(reminders(harness, group)) == 1

@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     meeting_group,
     to_discussion,
 )
+from tests.e2e.invariant import assert_silence_invariant
 
 SEND = discord.Permissions(send_messages=True).value
 READ = discord.Permissions(view_channel=True, read_message_history=True).value
@@ -50,6 +51,7 @@ async def test_start_posts_the_panel_and_records_who_is_present(harness: Harness
     assert meeting.status == MeetingStatus.LIVE
     assert meeting.panel_message_id == posted.id  # type: ignore[attr-defined]
     assert present == {harness.people.leader, *harness.people.members[:4]}
+    await assert_silence_invariant(harness)
 
 
 async def test_presenter_cannot_speak_or_write_during_the_discussion(harness: Harness) -> None:
@@ -67,6 +69,7 @@ async def test_presenter_cannot_speak_or_write_during_the_discussion(harness: Ha
     assert harness.emu.voice_channel_of(presenter) == group.voice_channel_id
     others = harness.emu.permissions_for(harness.people.members[1], group.text_channel_id or 0)
     assert others & SEND
+    await assert_silence_invariant(harness)
 
 
 async def test_presenter_speaks_again_when_invited_back(harness: Harness) -> None:
@@ -82,6 +85,7 @@ async def test_presenter_speaks_again_when_invited_back(harness: Harness) -> Non
     assert harness.emu.permissions_for(presenter, group.text_channel_id or 0) & SEND
     assert harness.emu.overwrites(group.text_channel_id or 0) == before_text
     assert harness.emu.overwrites(group.voice_channel_id or 0) == before_voice
+    await assert_silence_invariant(harness)
 
 
 async def test_presenters_own_overwrite_is_restored_exactly(harness: Harness) -> None:
@@ -97,6 +101,7 @@ async def test_presenters_own_overwrite_is_restored_exactly(harness: Harness) ->
     assert silenced.deny & no_embeds
     await leader_says(harness, group, "phase next")
     assert harness.emu.overwrites(group.text_channel_id or 0)[presenter] == original
+    await assert_silence_invariant(harness)
 
 
 async def test_rejoining_during_the_silence_stays_silent(harness: Harness) -> None:
@@ -108,6 +113,7 @@ async def test_rejoining_during_the_silence_stays_silent(harness: Harness) -> No
     await harness.emu.join_voice(presenter, group.voice_channel_id or 0)
     await harness.settle()
     assert not harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
 
 
 async def test_presenter_joining_late_is_silent_on_joining(harness: Harness) -> None:
@@ -121,6 +127,7 @@ async def test_presenter_joining_late_is_silent_on_joining(harness: Harness) -> 
     assert not harness.emu.can_speak(presenter)
     await leader_says(harness, group, "phase next")
     assert harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
 
 
 async def test_sole_leader_presenting_is_silenced_but_keeps_the_commands(
@@ -133,6 +140,7 @@ async def test_sole_leader_presenting_is_silenced_but_keeps_the_commands(
     back = await leader_says(harness, group, "phase next")
     assert back.ephemeral
     assert harness.emu.can_speak(leader)
+    await assert_silence_invariant(harness)
 
 
 async def test_panel_buttons_move_phases_for_leaders_only(harness: Harness) -> None:
@@ -149,6 +157,7 @@ async def test_panel_buttons_move_phases_for_leaders_only(harness: Harness) -> N
     async with harness.bot.session_factory() as session:
         meeting = (await session.execute(select(Meeting))).scalar_one()
     assert meeting.current_phase == "follow_ups"
+    await assert_silence_invariant(harness)
 
 
 async def test_cues_two_minutes_before_and_at_the_end_of_a_phase(harness: Harness) -> None:
@@ -166,6 +175,7 @@ async def test_cues_two_minutes_before_and_at_the_end_of_a_phase(harness: Harnes
     async with harness.bot.session_factory() as session:
         meeting = (await session.execute(select(Meeting))).scalar_one()
     assert meeting.current_phase == "check_in"
+    await assert_silence_invariant(harness)
 
 
 async def test_end_restores_everything_and_summarises_for_the_leader(harness: Harness) -> None:
@@ -188,6 +198,7 @@ async def test_end_restores_everything_and_summarises_for_the_leader(harness: Ha
     assert meeting.status == MeetingStatus.ENDED
     assert open_entries == []
     assert open_changes == []
+    await assert_silence_invariant(harness)
 
 
 async def test_refusals_change_nothing(harness: Harness) -> None:
@@ -210,6 +221,7 @@ async def test_refusals_change_nothing(harness: Harness) -> None:
         meetings = (await session.execute(select(Meeting))).scalars().all()
     assert len(meetings) == 1
     assert meetings[0].current_phase == "check_in"
+    await assert_silence_invariant(harness)
 
 
 async def test_commands_from_another_groups_channel_are_refused(harness: Harness) -> None:
@@ -218,6 +230,7 @@ async def test_commands_from_another_groups_channel_are_refused(harness: Harness
     result = await harness.command(harness.people.leader, "group info",
                                    second.text_channel_id, group=first.name)
     assert "This channel belongs to **Thursday group**" in answer_text(result)
+    await assert_silence_invariant(harness)
 
 
 async def test_listening_mode_lets_only_presenter_and_leaders_speak(harness: Harness) -> None:
@@ -238,6 +251,7 @@ async def test_listening_mode_lets_only_presenter_and_leaders_speak(harness: Har
     await leader_says(harness, group, "phase next")
     assert harness.emu.can_speak(listener)
     assert harness.emu.can_speak(late)
+    await assert_silence_invariant(harness)
 
 
 async def test_auto_advance_moves_on_when_time_is_up(harness: Harness) -> None:
@@ -248,6 +262,7 @@ async def test_auto_advance_moves_on_when_time_is_up(harness: Harness) -> None:
     async with harness.bot.session_factory() as session:
         meeting = (await session.execute(select(Meeting))).scalar_one()
     assert meeting.current_phase == "follow_ups"
+    await assert_silence_invariant(harness)
 
 
 async def test_two_groups_silence_only_their_own_presenter(harness: Harness) -> None:
@@ -264,6 +279,7 @@ async def test_two_groups_silence_only_their_own_presenter(harness: Harness) -> 
     ended = await leader_says(harness, thursday, "session end")
     assert "meeting summary" in answer_text(ended)
     assert not harness.emu.can_speak(harness.people.members[0])
+    await assert_silence_invariant(harness)
 
 
 async def test_dropped_gateway_connection_loses_no_phase_change(harness: Harness) -> None:
@@ -278,6 +294,7 @@ async def test_dropped_gateway_connection_loses_no_phase_change(harness: Harness
     moved = await leader_says(harness, group, "phase set", phase="discussion")
     assert "Discussion" in answer_text(moved)
     assert not harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
 
 
 async def test_a_groups_own_phases_skip_rename_and_time(harness: Harness) -> None:
@@ -305,6 +322,7 @@ async def test_a_groups_own_phases_skip_rename_and_time(harness: Harness) -> Non
     await leader_says(harness, group, "phase next")
     last = await leader_says(harness, group, "phase next")
     assert "last phase" in answer_text(last)
+    await assert_silence_invariant(harness)
 
 
 async def test_the_co_leader_runs_the_phases_while_the_leader_presents(
@@ -323,6 +341,7 @@ async def test_the_co_leader_runs_the_phases_while_the_leader_presents(
     back = await harness.command(co_leader, "phase next", group.text_channel_id)
     assert "Presenter returns" in answer_text(back)
     assert harness.emu.can_speak(harness.people.leader)
+    await assert_silence_invariant(harness)
 
 
 async def test_offered_case_labels_are_for_leaders_only(harness: Harness) -> None:
@@ -336,3 +355,4 @@ async def test_offered_case_labels_are_for_leaders_only(harness: Harness) -> Non
     peek = await harness.command(harness.people.members[1], "case list", group.text_channel_id)
     assert "Only the leaders" in answer_text(peek)
     assert "the man who never sat down" not in answer_text(peek)
+    await assert_silence_invariant(harness)

@@ -16,6 +16,7 @@ from tests.e2e.conftest import (
     meeting_group,
     to_discussion,
 )
+from tests.e2e.invariant import assert_silence_invariant
 
 SEND = discord.Permissions(send_messages=True).value
 
@@ -43,6 +44,7 @@ async def test_killed_during_the_silence_and_restarted_while_meeting(harness: Ha
     count = len(harness.emu.messages(group.text_channel_id or 0))
     await harness.advance(timedelta(minutes=5))
     assert len(harness.emu.messages(group.text_channel_id or 0)) > count
+    await assert_silence_invariant(harness)
 
 
 async def test_meeting_ended_while_the_bot_was_down_leaves_nobody_silenced(
@@ -65,6 +67,7 @@ async def test_meeting_ended_while_the_bot_was_down_leaves_nobody_silenced(
         still_open = (await session.execute(select(OverwriteChange).where(
             OverwriteChange.restored_at.is_(None)))).scalars().all()
     assert still_open == []
+    await assert_silence_invariant(harness)
 
 
 async def test_killed_then_ended_after_restart(harness: Harness) -> None:
@@ -77,6 +80,7 @@ async def test_killed_then_ended_after_restart(harness: Harness) -> None:
     ended = await leader_says(harness, group, "session end")
     assert "meeting summary" in answer_text(ended)
     assert harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
 
 
 async def test_refused_overwrite_is_reported_and_the_phase_stays(harness: Harness) -> None:
@@ -100,16 +104,19 @@ async def test_refused_overwrite_is_reported_and_the_phase_stays(harness: Harnes
     assert await current_phase(harness) == "questions"
     assert harness.emu.can_speak(presenter)
     assert presenter not in harness.emu.overwrites(group.voice_channel_id or 0)
+    await assert_silence_invariant(harness)
 
 
 async def test_a_server_error_on_the_overwrite_is_retried(harness: Harness) -> None:
     group = await meeting_group(harness)
     presenter = harness.people.members[0]
-    harness.emu.faults.server_error("/channels/{channel_id}/permissions/{target_id}",
-                                    method="PUT", status=502, times=1)
+    fault = harness.emu.faults.server_error("/channels/{channel_id}/permissions/{target}",
+                                            method="PUT", status=502, times=1)
     await to_discussion(harness, group, presenter)
+    assert fault.fired == 1
     assert not harness.emu.can_speak(presenter)
     assert await current_phase(harness) == "discussion"
+    await assert_silence_invariant(harness)
 
 
 async def test_what_end_could_not_undo_is_retried_until_it_is(harness: Harness) -> None:
@@ -131,6 +138,7 @@ async def test_what_end_could_not_undo_is_retried_until_it_is(harness: Harness) 
     await harness.advance(timedelta(minutes=2))
     assert harness.emu.permissions_for(presenter, text_id) & SEND
     assert harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
 
 
 async def test_start_without_move_members_runs_the_meeting_and_says_what_to_grant(
@@ -154,3 +162,4 @@ async def test_start_without_move_members_runs_the_meeting_and_says_what_to_gran
     assert harness.emu.voice_channel_of(member) == harness.lobby_id
     assert [m for m in harness.emu.messages(group.text_channel_id or 0) if m.components]
     assert await current_phase(harness) == "check_in"
+    await assert_silence_invariant(harness)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
@@ -32,7 +33,7 @@ from .interactions import (
     new_result,
 )
 from .permissions import P, has
-from .server import Server, bot_id_from_token, token_for
+from .server import Server, bot_id_from_token, served_routes, token_for
 from .state import (
     AppCommand,
     Channel,
@@ -95,7 +96,7 @@ class Emulator:
         self.state.users[bot.id] = bot
         self.bot_id = self.application_id = bot.id
         self.token = token_for(bot.id)
-        self.faults = Faults()
+        self.faults = Faults(served=served_routes())
         self.registry = Registry()
         self.interactions: list[InteractionResult] = []
         self.gateway = Gateway(self.state, bot.id, self._token_ok, lambda: self.gateway_url)
@@ -103,6 +104,8 @@ class Emulator:
         self.server = Server(self.world, self.gateway, self.registry, self.faults, self._token_ok)
         self._clients: dict[int, asyncio.Task[None]] = {}
         self._restore: contextlib.ExitStack | None = None
+        # Overwrites people (not the bot) set, by (channel, target): what must stay intact.
+        self.admin_overwrites: dict[tuple[int, int], Overwrite] = {}
 
     # lifecycle -------------------------------------------------------------------
 
@@ -332,6 +335,8 @@ class Emulator:
             for tag in available_tags
         ]
         self.state.channels[channel.id] = channel
+        for overwrite in overwrites:
+            self.admin_overwrites[(channel.id, overwrite.id)] = dataclasses.replace(overwrite)
         await self.world.channel_changed(channel, created=True)
         return channel
 
@@ -342,6 +347,7 @@ class Emulator:
         channel = self.state.channel(channel_id)
         guild = self.state.guild(channel.guild_id or 0)
         overwrite = Overwrite(target_id, 0 if target_id in guild.roles else 1, allow, deny)
+        self.admin_overwrites[(channel_id, target_id)] = dataclasses.replace(overwrite)
         await self.world.set_overwrite(channel, overwrite)
         return overwrite
 
@@ -541,6 +547,7 @@ class Emulator:
             self.world,
             source_message_id=modal_result.source_message_id,
         )
+        result.trigger = modal_result
         extra: dict[str, Any] = {}
         if modal_result.source_message_id is not None:
             extra["message"] = payloads.message(
@@ -589,9 +596,14 @@ class Emulator:
         """Close the gateway socket; the client RESUMEs and missed events are replayed."""
         await self.gateway.drop()
 
-    async def invalidate_session(self) -> None:
-        """Op 9 (not resumable): the client must IDENTIFY again and gets a fresh READY."""
-        await self.gateway.invalidate()
+    async def invalidate_session(self, *, resumable: bool = False) -> None:
+        """Op 9: not resumable, the client must IDENTIFY again and gets a fresh READY;
+        resumable (``d: true``), it RESUMEs."""
+        await self.gateway.invalidate(resumable=resumable)
+
+    async def request_reconnect(self) -> None:
+        """Op 7 Reconnect: the client closes the socket and RESUMEs."""
+        await self.gateway.reconnect()
 
     async def wait_connected(self, within: float = 5.0) -> None:
         """Wait until the client is connected again after a drop or invalidation."""
@@ -604,6 +616,10 @@ class Emulator:
         client whose ``ws.sequence`` reached ours has applied everything."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        while self.gateway.pending:  # events held back by the late/twice mode
+            if loop.time() > deadline:
+                raise TimeoutError("late events were not delivered")
+            await asyncio.sleep(0.002)
         target = max((s.seq for s in self.gateway.sessions.values()), default=0)
         while client.ws is None or (client.ws.sequence or 0) < target:
             if loop.time() > deadline:

@@ -1,8 +1,10 @@
-"""Rate limits (real buckets, optional 50/s global limit) and injected faults: 429, 5xx, latency."""
+"""Rate limits as Discord applies them (50/s global, per-route buckets, invalid-request
+counting) and injected faults: 429, 5xx, latency."""
 
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -10,6 +12,20 @@ from typing import Any
 
 # Interaction endpoints are not bound by the global limit (Discord docs, "Rate Limits").
 _GLOBAL_EXEMPT = ("/interactions/", "/webhooks/")
+
+# Discord's usual bucket sizes (the X-RateLimit-Limit it answers) for the routes the bot
+# leans on; each bucket is per major parameter (channel or guild).
+DISCORD_BUCKETS: dict[tuple[str | None, str], tuple[int, float]] = {
+    ("POST", "/channels/{channel_id}/messages"): (5, 5.0),
+    ("PATCH", "/guilds/{guild_id}/members/{user_id}"): (10, 10.0),
+    ("PUT", "/channels/{channel_id}/permissions/{target}"): (10, 10.0),
+    ("DELETE", "/channels/{channel_id}/permissions/{target}"): (10, 10.0),
+}
+# 401, 403 and 429 (but not 429s of scope "shared") count towards Discord's ban of
+# 10,000 invalid requests per 10 minutes (Discord docs, "Invalid Request Limit").
+INVALID_STATUSES = frozenset({401, 403, 429})
+INVALID_LIMIT = 10_000
+INVALID_WINDOW = 600.0
 
 
 @dataclass
@@ -24,6 +40,9 @@ class RequestRecord:
     files: list[str]
     time: float
     status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # of the response
+    # X-Audit-Log-Reason, decoded: what the server's moderators read in the audit log.
+    audit_reason: str | None = None
 
 
 @dataclass
@@ -35,14 +54,21 @@ class FaultResponse:
     headers: dict[str, str]
 
 
+class UnservedRoute(ValueError):
+    """A fault registered on a route the emulator does not serve would never fire."""
+
+
 @dataclass
-class _Rule:
+class FaultRule:
+    """One registered fault; ``fired`` counts the requests it answered (assert on it)."""
+
     route: str
     method: str | None
     remaining: int
     status: int
     retry_after: float = 0.0
-    is_global: bool = False
+    scope: str = "user"
+    fired: int = 0
 
     def matches(self, method: str, route: str) -> bool:
         return self.route == route and self.method in (None, method)
@@ -60,15 +86,25 @@ class _Bucket:
 class Faults:
     """Fault and rate-limit configuration; mutate it from tests (``emu.faults``)."""
 
+    # (method, route template) pairs the server answers; empty means "not checked".
+    served: frozenset[tuple[str, str]] = frozenset()
     latency: float = 0.0
-    global_limit: int | None = None
+    jitter: float = 0.01
+    global_limit: int | None = 50
     global_window: float = 1.0
     default_bucket: tuple[int, float] = (10_000, 1.0)
     global_hits: int = 0
-    _rules: list[_Rule] = field(default_factory=list)
-    _limits: dict[tuple[str | None, str], tuple[int, float]] = field(default_factory=dict)
+    invalid_limit: int = INVALID_LIMIT
+    invalid_window: float = INVALID_WINDOW
+    invalid_total: int = 0
+    banned: bool = False
+    _invalid: deque[float] = field(default_factory=deque)
+    _rules: list[FaultRule] = field(default_factory=list)
+    _limits: dict[tuple[str | None, str], tuple[int, float]] = field(
+        default_factory=lambda: dict(DISCORD_BUCKETS)
+    )
     _buckets: dict[tuple[str, str, str], _Bucket] = field(default_factory=dict)
-    _recent: deque[float] = field(default_factory=deque)
+    _global: _Bucket = field(default_factory=lambda: _Bucket(50, 1.0, -1.0))
 
     def rate_limit(
         self,
@@ -78,55 +114,102 @@ class Faults:
         retry_after: float = 0.05,
         times: int = 1,
         is_global: bool = False,
-    ) -> None:
-        """Answer the next ``times`` requests on ``route`` (a template) with 429."""
-        self._rules.append(_Rule(route, method, times, 429, retry_after, is_global))
+        shared: bool = False,
+    ) -> FaultRule:
+        """Answer the next ``times`` requests on ``route`` (a template) with 429.
+
+        ``shared`` is Discord's per-resource limit (``X-RateLimit-Scope: shared``), which
+        does not count as an invalid request."""
+        scope = "global" if is_global else "shared" if shared else "user"
+        return self._add(FaultRule(route, method, times, 429, retry_after, scope))
 
     def server_error(
         self, route: str, *, method: str | None = None, status: int = 500, times: int = 1
-    ) -> None:
-        """Answer the next ``times`` requests on ``route`` with a 5xx."""
-        self._rules.append(_Rule(route, method, times, status))
+    ) -> FaultRule:
+        """Answer the next ``times`` requests on ``route`` with an error status (5xx, 403...)."""
+        return self._add(FaultRule(route, method, times, status))
+
+    def _add(self, rule: FaultRule) -> FaultRule:
+        """Register a rule, refusing one that no request could ever match."""
+        self._check_served(rule.route, rule.method)
+        self._rules.append(rule)
+        return rule
+
+    def _check_served(self, route: str, method: str | None) -> None:
+        if self.served and not any(
+            route == served and method in (None, verb) for verb, served in self.served
+        ):
+            raise UnservedRoute(
+                f"the emulator serves no {method or 'request'} on {route!r}; "
+                "a fault there would never fire"
+            )
 
     def set_bucket_limit(
         self, route: str, limit: int, per: float, *, method: str | None = None
     ) -> None:
         """Give a route a real per-bucket limit (e.g. 10 member PATCHes per 10 s per guild)."""
+        self._check_served(route, method)
         self._limits[(method, route)] = (limit, per)
 
     def enforce_global_limit(self, limit: int = 50, window: float = 1.0) -> None:
-        """Turn on Discord's global limit: ``limit`` requests per ``window`` seconds."""
+        """Discord's global limit (on by default): ``limit`` requests per ``window`` seconds,
+        counted in windows that open with the first request, like every Discord bucket."""
         self.global_limit, self.global_window = limit, window
+        self._global = _Bucket(limit, window, -window)
 
     def check(self, method: str, route: str, major: str) -> FaultResponse | None:
         """Decide whether this request is answered by a fault instead of its handler."""
         for rule in self._rules:
             if rule.remaining > 0 and rule.matches(method, route):
                 rule.remaining -= 1
+                rule.fired += 1
                 if rule.status == 429:
-                    return _too_many(rule.retry_after, is_global=rule.is_global)
+                    return _too_many(rule.retry_after, scope=rule.scope)
                 return FaultResponse(
                     rule.status, {"message": f"{rule.status}: Server Error", "code": 0}, {}
                 )
         now = time.monotonic()
         if self.global_limit is not None and not route.startswith(_GLOBAL_EXEMPT):
-            while self._recent and self._recent[0] <= now - self.global_window:
-                self._recent.popleft()
-            if len(self._recent) >= self.global_limit:
+            window = self._global
+            if now >= window.window_start + self.global_window:
+                window.window_start, window.count = now, 0
+            if window.count >= self.global_limit:
                 self.global_hits += 1
-                wait = self._recent[0] + self.global_window - now
-                return _too_many(round(max(wait, 0.001), 3), is_global=True)
-            self._recent.append(now)
+                wait = window.window_start + self.global_window - now
+                return _too_many(round(max(wait, 0.001), 3), scope="global")
+            window.count += 1
         bucket = self._bucket(method, route, major, now)
         bucket.count += 1
         if bucket.count > bucket.limit:
-            response = _too_many(self._reset_after(bucket, now), is_global=False)
+            response = _too_many(self._reset_after(bucket, now), scope="user")
             response.headers.update(self._headers(method, route, bucket, now))
             return response
         return None
 
+    def delay(self) -> float:
+        """How long this request takes on the wire: the fixed latency plus random jitter."""
+        return self.latency + random.uniform(0.0, self.jitter)
+
+    def count_response(self, status: int, headers: dict[str, str]) -> None:
+        """Count an invalid request; at the limit the bot is banned, as Discord bans its IP."""
+        if status not in INVALID_STATUSES or headers.get("X-RateLimit-Scope") == "shared":
+            return
+        now = time.monotonic()
+        self.invalid_total += 1
+        self._invalid.append(now)
+        while self._invalid and self._invalid[0] <= now - self.invalid_window:
+            self._invalid.popleft()
+        if len(self._invalid) >= self.invalid_limit:
+            self.banned = True
+
+    @property
+    def invalid_requests(self) -> int:
+        """Invalid (401/403/429) requests in the last ``invalid_window`` seconds."""
+        cutoff = time.monotonic() - self.invalid_window
+        return sum(1 for moment in self._invalid if moment > cutoff)
+
     def headers(self, method: str, route: str, major: str) -> dict[str, str]:
-        """X-RateLimit-* headers for a successful response."""
+        """X-RateLimit-* headers for a response (errors included, as on Discord)."""
         now = time.monotonic()
         return self._headers(method, route, self._bucket(method, route, major, now), now)
 
@@ -157,12 +240,13 @@ class Faults:
         }
 
 
-def _too_many(retry_after: float, *, is_global: bool) -> FaultResponse:
+def _too_many(retry_after: float, *, scope: str) -> FaultResponse:
     """Discord's 429: discord.py only retries when ``Via`` is present and the body is JSON."""
+    is_global = scope == "global"
     headers = {
         "Via": "1.1 google",
         "Retry-After": str(max(1, round(retry_after))),
-        "X-RateLimit-Scope": "global" if is_global else "user",
+        "X-RateLimit-Scope": scope,
     }
     if is_global:
         headers["X-RateLimit-Global"] = "true"

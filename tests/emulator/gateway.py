@@ -1,11 +1,15 @@
-"""The websocket gateway: handshake, heartbeats, sequenced dispatch, resume, chunking."""
+"""The websocket gateway: handshake, heartbeats, sequenced dispatch, resume, chunking, and
+Discord's unkind parts: op 7 Reconnect, op 9 (resumable or not), withheld heartbeat ACKs,
+expiring sessions, and events that arrive late, twice or never."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import random
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +22,11 @@ from .state import State
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_MS = 41250
+# How long Discord keeps a dropped session resumable (not documented; minutes in practice).
+SESSION_TTL = 120.0
+# Delivered once and in time even in the late/twice mode: the handshake, and interactions
+# (whose 3 s deadline runs from when Discord sends them; one-delivery is tested apart).
+_ALWAYS_ONCE = frozenset({"READY", "RESUMED", "GUILD_CREATE", "INTERACTION_CREATE"})
 
 # Intent bits (https://discord.com/developers/docs/events/gateway#gateway-intents).
 GUILDS = 1 << 0
@@ -74,6 +83,28 @@ class Session:
     sent: list[tuple[int, str]] = field(default_factory=list)
     ws: web.WebSocketResponse | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    dropped_at: float | None = None
+    expired: bool = False
+
+
+@dataclass
+class EventFaults:
+    """Events as Discord documents them ("Consistency"): late, twice, or never.
+
+    ``delay`` is the most an event waits (random, order kept); ``duplicate`` the chance it
+    is sent twice; ``drop`` names events to lose (how many of each)."""
+
+    delay: float = 0.0
+    duplicate: float = 0.0
+    drop: dict[str, int] = field(default_factory=dict)
+    delayed: int = 0
+    duplicated: int = 0
+    dropped: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether events go through the late/twice queue."""
+        return self.delay > 0 or self.duplicate > 0
 
 
 class Gateway:
@@ -94,12 +125,20 @@ class Gateway:
         self.identifies = 0
         self.resumes = 0
         self.connected = asyncio.Event()
+        self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS
+        self.ack_heartbeats = True
+        self.heartbeats = 0
+        self.session_ttl = SESSION_TTL
+        self.refused_resumes = 0
+        self.events = EventFaults()
+        self._queue: list[tuple[float, str, dict[str, Any]]] = []
+        self._pump: asyncio.Task[None] | None = None
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """aiohttp websocket handler: HELLO, then serve opcodes until the socket closes."""
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        await self._send(ws, {"op": 10, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
+        await self._send(ws, {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
         session: Session | None = None
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
@@ -107,7 +146,9 @@ class Gateway:
             frame = json.loads(msg.data)
             op, data = frame.get("op"), frame.get("d")
             if op == 1:
-                await self._send(ws, {"op": 11})
+                self.heartbeats += 1
+                if self.ack_heartbeats:
+                    await self._send(ws, {"op": 11})
             elif op == 2:
                 session = await self._identify(ws, data)
             elif op == 6:
@@ -116,6 +157,7 @@ class Gateway:
                 await self._chunk(session, data)
         if session is not None and session.ws is ws:
             session.ws = None
+            session.dropped_at = time.monotonic()
         return ws
 
     @staticmethod
@@ -157,7 +199,14 @@ class Gateway:
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> Session | None:
         session = self.sessions.get(str(data.get("session_id")))
+        if session is not None and (session.expired or (
+            session.dropped_at is not None
+            and time.monotonic() - session.dropped_at > self.session_ttl
+        )):
+            self.sessions.pop(session.id, None)
+            session = None
         if session is None or not self.token_ok(str(data.get("token", ""))):
+            self.refused_resumes += 1
             await self._send(ws, {"op": 9, "d": False})
             return None
         self.resumes += 1
@@ -166,7 +215,7 @@ class Gateway:
             for number, frame in session.sent:
                 if number > seq:
                     await ws.send_str(frame)
-            session.ws = ws
+            session.ws, session.dropped_at = ws, None
         await self._emit(session, "RESUMED", {"_trace": ["emulator"]})
         self.connected.set()
         return session
@@ -210,7 +259,43 @@ class Gateway:
                     session.ws = None
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send an event to every session whose intents ask for it (buffered while disconnected)."""
+        """Send an event to every session whose intents ask for it (buffered while disconnected).
+
+        With :attr:`events` set, it may be lost, or queued to arrive later (and maybe twice)."""
+        if self.events.drop.get(event, 0) > 0:
+            self.events.drop[event] -= 1
+            self.events.dropped += 1
+            return
+        if self.events.active or self._queue:
+            due = time.monotonic() + random.uniform(0.0, self.events.delay)
+            if self._queue:
+                due = max(due, self._queue[-1][0])
+            self._queue.append((due, event, data))
+            if self._pump is None or self._pump.done():
+                self._pump = asyncio.create_task(self._deliver_late(), name="emulator-late-events")
+            return
+        await self._send_event(event, data)
+
+    @property
+    def pending(self) -> int:
+        """Events queued by the late/twice mode and not yet sent."""
+        return len(self._queue)
+
+    async def _deliver_late(self) -> None:
+        """Send queued events in order once due, some of them twice."""
+        while self._queue:
+            due, event, data = self._queue[0]
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                self.events.delayed += 1
+            await self._send_event(event, data)
+            if event not in _ALWAYS_ONCE and random.random() < self.events.duplicate:
+                self.events.duplicated += 1
+                await self._send_event(event, data)
+            self._queue.pop(0)
+
+    async def _send_event(self, event: str, data: dict[str, Any]) -> None:
         for session in list(self.sessions.values()):
             if wants(session.intents, event, data):
                 await self._emit(session, event, self._visible(session, event, data))
@@ -231,19 +316,39 @@ class Gateway:
         for session in self.sessions.values():
             async with session.lock:
                 ws, session.ws = session.ws, None
+                session.dropped_at = time.monotonic()
             if ws is not None:
                 await ws.close(code=4000, message=b"Emulator dropped the connection")
 
-    async def invalidate(self) -> None:
-        """Send op 9 (not resumable) and forget the session, forcing a fresh IDENTIFY."""
+    async def invalidate(self, *, resumable: bool = False) -> None:
+        """Send op 9. Not resumable: the session is forgotten, forcing a fresh IDENTIFY;
+        resumable (``d: true``): the client reconnects and RESUMEs."""
         self.connected.clear()
-        sessions, self.sessions = self.sessions, {}
-        for session in sessions.values():
+        sessions = list(self.sessions.values())
+        if not resumable:
+            self.sessions = {}
+        for session in sessions:
             if session.ws is not None and not session.ws.closed:
-                await self._send(session.ws, {"op": 9, "d": False})
+                await self._send(session.ws, {"op": 9, "d": resumable})
+
+    async def reconnect(self) -> None:
+        """Send op 7 Reconnect, as Discord does before moving a session: the client closes
+        and RESUMEs."""
+        self.connected.clear()
+        for session in self.sessions.values():
+            if session.ws is not None and not session.ws.closed:
+                await self._send(session.ws, {"op": 7, "d": None})
+
+    def expire_sessions(self) -> None:
+        """Let every session expire, as after a long outage: a later RESUME gets op 9 false."""
+        for session in self.sessions.values():
+            session.expired = True
 
     async def close(self) -> None:
-        """Close every socket at shutdown."""
+        """Close every socket at shutdown (late events still queued are lost)."""
+        if self._pump is not None:
+            self._pump.cancel()
+        self._queue.clear()
         for session in self.sessions.values():
             if session.ws is not None:
                 await session.ws.close(code=1001)

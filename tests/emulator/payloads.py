@@ -37,7 +37,21 @@ def user(u: User) -> JSON:
         "banner": None,
         "accent_color": None,
         "avatar_decoration_data": None,
+        "primary_guild": None,
     }
+
+
+def numbered(components: list[JSON]) -> list[JSON]:
+    """Components as Discord returns them: each with a numeric ``id``, given in document
+    order where the sender left it out."""
+    counter = iter(range(1, 1_000))
+
+    def number(component: JSON) -> JSON:
+        children = {"components": [number(c) for c in component["components"]]} if (
+            "components" in component) else {}
+        return {**component, "id": component.get("id") or next(counter), **children}
+
+    return [number(c) for c in components]
 
 
 def role(r: Role) -> JSON:
@@ -197,7 +211,7 @@ def message(state: State, m: Message) -> JSON:
         "mention_roles": [],
         "attachments": m.attachments,
         "embeds": m.embeds,
-        "components": m.components,
+        "components": numbered(m.components),
         "pinned": False,
         "type": m.type,
         "flags": m.flags,
@@ -235,6 +249,7 @@ def scheduled_event(state: State, e: ScheduledEvent, *, with_count: bool = True)
         "entity_metadata": {"location": e.location} if e.location is not None else None,
         "image": e.image,
         "recurrence_rule": None,
+        "guild_scheduled_event_exceptions": [],
     }
     if with_count:
         data["user_count"] = len(e.subscriber_ids)
@@ -249,10 +264,11 @@ def command(c: AppCommand) -> JSON:
         "options": [],
         "default_member_permissions": None,
         "nsfw": False,
-        "integration_types": [0],
         "contexts": None,
         **c.data,
         "id": str(c.id),
+        # Discord stores its default when a command is synced with null (guild install).
+        "integration_types": c.data.get("integration_types") or [0],
         "application_id": str(c.application_id),
         "version": str(c.version),
     }

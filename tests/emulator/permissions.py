@@ -5,10 +5,9 @@ Kept independent of discord.py so the hypothesis test compares two implementatio
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import IntFlag
 
-from .state import Channel, ChannelType, Guild
+from .state import Channel, ChannelType, Guild, utcnow
 
 
 class P(IntFlag):
@@ -116,7 +115,7 @@ def _overwritten(perms: int, guild: Guild, channel: Channel, user_id: int) -> in
 
 def _apply_timeout(perms: int, guild: Guild, user_id: int) -> int:
     until = guild.members[user_id].communication_disabled_until
-    if until is not None and until > dt.datetime.now(dt.UTC):
+    if until is not None and until > utcnow():
         return perms & TIMEOUT_KEEP
     return perms
 

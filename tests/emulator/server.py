@@ -8,11 +8,13 @@ import binascii
 import json
 import socket
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from .contract import Contract
 from .errors import ApiError, unauthorized
 from .faults import Faults, RequestRecord
 from .gateway import Gateway
@@ -43,6 +45,12 @@ def bot_id_from_token(token: str) -> int | None:
         return int(base64.b64decode(head, validate=True).decode())
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
+
+
+def _audit_reason(request: web.Request) -> str | None:
+    """The audit-log reason, which clients send percent-encoded."""
+    raw = request.headers.get("X-Audit-Log-Reason")
+    return None if raw is None else urllib.parse.unquote(raw)
 
 
 def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -81,6 +89,15 @@ async def parse_body(request: web.Request) -> tuple[Any, list[Upload]]:
     return None, []
 
 
+def served_routes() -> frozenset[tuple[str, str]]:
+    """Every (method, route template) the REST API answers."""
+    return frozenset(
+        (method, template)
+        for module in (application, interactions, channels, guilds, events)
+        for method, template, _ in module.routes.table
+    )
+
+
 class Server:
     """Owns the aiohttp app and the request log; handlers work on the shared :class:`World`."""
 
@@ -98,6 +115,7 @@ class Server:
         self.faults = faults
         self.token_ok = token_ok
         self.log: list[RequestRecord] = []
+        self.contract: Contract | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -137,19 +155,36 @@ class Server:
                 json=None,
                 files=[],
                 time=time.monotonic(),
+                audit_reason=_audit_reason(request),
             )
             self.log.append(record)
             response = await self._respond(request, record, handler)
-            record.status = response.status
+            record.status, record.headers = response.status, dict(response.headers)
+            self.faults.count_response(response.status, record.headers)
+            if self.contract is not None:
+                self._check_contract(self.contract, record, response)
             return response
 
         return endpoint
 
+    @staticmethod
+    def _check_contract(contract: Contract, record: RequestRecord, response: web.Response) -> None:
+        if record.json is not None:
+            contract.check_request(record.method, record.route, record.path, record.json)
+        if response.content_type == "application/json" and isinstance(response.body, bytes):
+            contract.check_response(
+                record.method, record.route, record.path, response.status,
+                json.loads(response.body),
+            )
+
     async def _respond(
         self, request: web.Request, record: RequestRecord, handler: Handler
     ) -> web.Response:
-        if self.faults.latency:
-            await asyncio.sleep(self.faults.latency)
+        delay = self.faults.delay()
+        if delay:
+            await asyncio.sleep(delay)
+        if self.faults.banned:
+            return _cloudflare_ban()
         major = next((request.match_info[k] for k in _MAJOR if k in request.match_info), "")
         try:
             body, uploads = await parse_body(request)
@@ -163,7 +198,8 @@ class Server:
                 return json_response(fault.status, fault.body, fault.headers)
             result = await handler(Call(self.world, self.registry, request, body, uploads))
         except ApiError as error:
-            return json_response(error.status, error.payload())
+            headers = self.faults.headers(request.method, record.route, major)
+            return json_response(error.status, error.payload(), headers)
         headers = self.faults.headers(request.method, record.route, major)
         if result is None:
             return web.Response(status=204, headers=headers)
@@ -174,6 +210,15 @@ class Server:
         if stored is None:
             return web.Response(status=404)
         return web.Response(body=stored.data, headers={"Content-Type": stored.content_type})
+
+
+def _cloudflare_ban() -> web.Response:
+    """What a banned IP gets: Cloudflare's HTML 429 (error 1015), no ``Via``, no JSON."""
+    return web.Response(
+        status=429,
+        text="<html><title>Error 1015</title><body>You are being rate limited.</body></html>",
+        content_type="text/html",
+    )
 
 
 async def _not_found(call: Call) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -33,10 +32,21 @@ VOICE_TYPES = frozenset({ChannelType.VOICE, ChannelType.STAGE})
 THREAD_TYPES = frozenset({ChannelType.PUBLIC_THREAD, ChannelType.PRIVATE_THREAD})
 
 
-class SnowflakeGenerator:
-    """Timestamp-based ids like Discord's, strictly increasing even within one millisecond."""
+_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
 
-    def __init__(self) -> None:
+
+def utcnow() -> dt.datetime:
+    """The emulator's "now": the clock of the newest :class:`State` (the test's clock when a
+    test gives one), for timestamps, timeouts and snowflakes alike."""
+    return _clock()
+
+
+class SnowflakeGenerator:
+    """Timestamp-based ids like Discord's, strictly increasing even within one millisecond;
+    their timestamp is the emulator's "now"."""
+
+    def __init__(self, now: Callable[[], dt.datetime] = utcnow) -> None:
+        self._now = now
         self._last_ms = 0
         self._increment = 0
         self._lock = threading.Lock()
@@ -44,7 +54,7 @@ class SnowflakeGenerator:
     def next(self) -> int:
         """A fresh snowflake whose timestamp is now."""
         with self._lock:
-            now = int(time.time() * 1000)
+            now = int(self._now().timestamp() * 1000)
             if now <= self._last_ms:
                 self._increment += 1
                 if self._increment >= 4096:
@@ -124,7 +134,7 @@ class Channel:
     auto_archive_duration: int = 1440
     applied_tags: list[int] = field(default_factory=list)
     message_count: int = 0
-    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    created_at: dt.datetime = field(default_factory=utcnow)
 
     @property
     def is_thread(self) -> bool:
@@ -147,7 +157,7 @@ class Member:
     nick: str | None = None
     mute: bool = False
     deaf: bool = False
-    joined_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    joined_at: dt.datetime = field(default_factory=utcnow)
     communication_disabled_until: dt.datetime | None = None
 
 
@@ -187,7 +197,7 @@ class Message:
     application_id: int | None = None
     interaction_metadata: dict[str, Any] | None = None
     mention_ids: list[int] = field(default_factory=list)
-    timestamp: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    timestamp: dt.datetime = field(default_factory=utcnow)
     edited_timestamp: dt.datetime | None = None
 
     EPHEMERAL = 64
@@ -290,7 +300,7 @@ class State:
 
     def __init__(self, now: Callable[[], dt.datetime]) -> None:
         self.now = now
-        self.snowflakes = SnowflakeGenerator()
+        self.snowflakes = SnowflakeGenerator(lambda: self.now())
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
@@ -298,6 +308,16 @@ class State:
         self.ephemeral: dict[int, Message] = {}
         self.commands: dict[int, AppCommand] = {}
         self.files: dict[int, Attachment] = {}
+
+    @property
+    def now(self) -> Callable[[], dt.datetime]:
+        """The clock behind every timestamp; setting it makes it the emulator's "now"."""
+        return self._now
+
+    @now.setter
+    def now(self, clock: Callable[[], dt.datetime]) -> None:
+        global _clock
+        self._now = _clock = clock
 
     def new_id(self) -> int:
         """Next snowflake."""

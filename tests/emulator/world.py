@@ -303,17 +303,17 @@ class World:
             )
             self.state.files[stored.id] = stored
             url = f"{self.base_url}/attachments/{message.channel_id}/{stored.id}/{stored.filename}"
-            result.append(
-                {
-                    "id": str(stored.id),
-                    "filename": entry.get("filename", upload.filename),
-                    "description": entry.get("description"),
-                    "content_type": upload.content_type,
-                    "size": len(upload.data),
-                    "url": url,
-                    "proxy_url": url,
-                }
-            )
+            attachment = {
+                "id": str(stored.id),
+                "filename": entry.get("filename", upload.filename),
+                "content_type": upload.content_type,
+                "size": len(upload.data),
+                "url": url,
+                "proxy_url": url,
+            }
+            if entry.get("description") is not None:  # Discord omits an absent one
+                attachment["description"] = entry["description"]
+            result.append(attachment)
         return result
 
     def check_can_post(self, channel: Channel, author_id: int, message: Message) -> None:

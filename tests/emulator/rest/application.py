@@ -19,7 +19,10 @@ _NAME = re.compile(r"^[-_\w]{1,32}$")
 async def get_me(call: Call) -> Any:
     """The bot user (discord.py's login)."""
     bot = call.world.state.users[call.world.bot_id]
-    return {**payloads.user(bot), "verified": True, "mfa_enabled": False, "email": None}
+    return {
+        **payloads.user(bot), "verified": True, "mfa_enabled": False, "email": None,
+        "locale": "en-US",
+    }
 
 
 @routes("GET", "/users/{user_id}")
@@ -48,6 +51,16 @@ async def get_application(call: Call) -> Any:
         "summary": "",
         "tags": [],
         "integration_types_config": {"0": {}},
+        "type": None,
+        "flags_new": "0",
+        "redirect_uris": [],
+        "interactions_endpoint_url": None,
+        "role_connections_verification_url": None,
+        "approximate_guild_count": len(call.world.state.guilds),
+        "approximate_user_install_count": 0,
+        "approximate_user_authorization_count": 0,
+        "explicit_content_filter": 0,
+        "eligible_oauth2_scopes": ["bot", "applications.commands"],
     }
 
 

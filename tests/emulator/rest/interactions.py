@@ -49,6 +49,23 @@ async def _store(call: Call, message: Message) -> Message:
     return await call.world.post_message(message)
 
 
+def _metadata(call: Call, result: InteractionResult) -> dict[str, Any]:
+    """A message's ``interaction_metadata``: a component names the message clicked, a modal
+    submit the interaction that opened the modal."""
+    data: dict[str, Any] = {
+        "id": str(result.id),
+        "type": result.type,
+        "user": payloads.user(call.world.state.users[result.user_id]),
+        "authorizing_integration_owners": {"0": str(result.guild_id or 0)},
+        **({"name": result.name} if result.name else {}),
+    }
+    if result.type == MESSAGE_COMPONENT and result.source_message_id is not None:
+        data["interacted_message_id"] = str(result.source_message_id)
+    if result.type == MODAL_SUBMIT and result.trigger is not None:
+        data["triggering_interaction_metadata"] = _metadata(call, result.trigger)
+    return data
+
+
 def _response_message(
     call: Call, result: InteractionResult, data: dict[str, Any], flags: int
 ) -> Message:
@@ -59,13 +76,7 @@ def _response_message(
         "webhook_id": world.bot_id,
         "application_id": world.bot_id,
         "flags": flags,
-        "interaction_metadata": {
-            "id": str(result.id),
-            "type": result.type,
-            "user": payloads.user(world.state.users[result.user_id]),
-            "authorizing_integration_owners": {"0": str(result.guild_id or 0)},
-            **({"name": result.name} if result.name else {}),
-        },
+        "interaction_metadata": _metadata(call, result),
     }
     if flags & Message.LOADING:
         return Message(
@@ -127,7 +138,7 @@ async def callback(call: Call) -> Any:
     if result.message is not None:
         interaction["response_message_id"] = str(result.message.id)
     body: dict[str, Any] = {"interaction": interaction}
-    if kind != AUTOCOMPLETE_RESULT:
+    if kind in (MESSAGE, UPDATE):  # the resource is the message made (Discord's docs)
         body["resource"] = resource
     return body
 
