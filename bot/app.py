@@ -26,10 +26,10 @@ from bot.scheduler import JobScheduler
 from bot.services.cases import CaseService
 from bot.services.followups import FollowUpService
 from bot.services.groups import GroupService
-from bot.services.overwrites import OverwriteLedger
 from bot.services.privacy import PrivacyService
 from bot.services.rooms import RoomService
 from bot.services.sessions import SessionService
+from bot.services.silence import OverwriteLedger, SilenceKeeper
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,12 @@ class BalintBot(commands.Bot):
         # Set once Discord has been reconciled with the database after connecting.
         self.reconciled = asyncio.Event()
         self.groups = GroupService(deps.session_factory, deps.clock)
-        self.ledger = OverwriteLedger(self.http, deps.session_factory, deps.clock)
+        self.ledger = OverwriteLedger(self.http, deps.session_factory, deps.clock, self.get_channel)
         self.rooms = RoomService(self.http, deps.session_factory, deps.clock, self.ledger)
         self.cases = CaseService(deps.session_factory, deps.clock)
+        self.silence = SilenceKeeper(self, deps.session_factory, self.ledger, self.rooms)
         self.sessions = SessionService(
-            self, deps.session_factory, deps.clock, deps.jobs, self.ledger, self.rooms
+            self, deps.session_factory, deps.clock, deps.jobs, self.silence, self.rooms
         )
         self.followups = FollowUpService(self, deps.session_factory, deps.clock, deps.jobs)
         self.privacy = PrivacyService(deps.session_factory, deps.clock, deps.jobs, self.followups)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     log_level: LogLevel = "INFO"
     dev_guild_id: int | None = None
+    # How often `run` tries to reach Discord before giving up (a supervisor restarts it).
+    discord_connect_attempts: int = Field(default=6, ge=1, le=100)
 
     @field_validator("log_level", mode="before")
     @classmethod

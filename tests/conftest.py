@@ -7,6 +7,7 @@ TEST_DATABASE_URL database, so they never see each other's rows.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.engine import create_engine, create_session_factory
@@ -33,6 +35,40 @@ DATABASE_KINDS = [
 
 def sqlite_url(folder: Path) -> str:
     return f"sqlite+aiosqlite:///{folder / 'balint-test.db'}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Check PostgreSQL once, up front: a missing server or database is one line, not
+    a traceback per test."""
+    if "postgresql" not in DATABASE_KINDS:
+        return
+    url = make_url(POSTGRES_URL)
+
+    async def probe() -> None:
+        engine = create_engine(POSTGRES_URL)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(probe())
+    except Exception as error:  # drivers raise many types; each means "cannot use it"
+        detail = str(getattr(error, "orig", None) or error)
+        if "does not exist" in detail and "database" in detail:
+            reason = (
+                f"PostgreSQL has no database {url.database!r}: create it with "
+                f"`createdb -h {url.host} -p {url.port or 5432} -U {url.username} "
+                f"{url.database}`"
+            )
+        else:
+            reason = f"PostgreSQL at {url.host}:{url.port or 5432} cannot be used ({detail})"
+        pytest.exit(
+            f"{reason}, set TEST_DATABASE_URL, or run on SQLite only with "
+            "TEST_DATABASES=sqlite.",
+            returncode=2,
+        )
 
 
 @pytest.fixture(params=DATABASE_KINDS)

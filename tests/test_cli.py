@@ -127,7 +127,7 @@ def test_db_commands_and_check_on_a_fresh_sqlite_file(
     assert f"Database revision: {head_revision()}" in capsys.readouterr().out
     assert main(["check"]) == 0
     assert f"database reachable (revision {head_revision()})" in capsys.readouterr().out
-    assert main(["db", "downgrade", "base"]) == 0
+    assert main(["db", "downgrade", "base", "--yes"]) == 0
     assert "empty" in capsys.readouterr().out
 
 

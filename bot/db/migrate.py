@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -16,6 +17,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 def alembic_config(database_url: str) -> Config:
     """A config that needs no alembic.ini on disk, so an installed package migrates too."""
     config = Config()
+    # Alembic's per-step INFO lines are noise on a command line and in the bot's log.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = database_url
     return config

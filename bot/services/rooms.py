@@ -23,7 +23,7 @@ from bot.domain.group_settings import GroupSettings
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.permissions import describe_missing
 from bot.services.groups import BOT_VOICE
-from bot.services.overwrites import OverwriteLedger, WantedOverwrite
+from bot.services.silence import OverwriteLedger, WantedOverwrite
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""The live meeting: start, phases run by leaders, the presenter's silence, end, recovery.
+"""The live meeting: start, phases run by leaders, the presenter, end, recovery.
 
-The database holds where each meeting stands. Discord is made to match it:
-`_sync_silences` derives from the stored position which overwrites must be in
-force and adds or removes only the difference, so the same call serves a phase
-change, a presenter joining late, and recovery after a crash.
+The database holds where each meeting stands. The presenter's silence is kept by
+bot/services/silence.py (`SilenceKeeper.sync` derives from the stored position which
+overwrites must be in force), so the same call serves a phase change, a presenter
+joining late, and recovery after a crash; this module keeps the meeting's use cases.
 """
 
 from __future__ import annotations
@@ -33,27 +33,24 @@ from bot.db.models import (
 )
 from bot.domain.group_settings import GroupSettings
 from bot.domain.phases import (
-    Channel,
     Phase,
     PhaseError,
     PhaseRecord,
     PhaseTemplate,
     Position,
-    SilenceKind,
     TemplateError,
     TimeRow,
     cue_times,
     describe_position,
     first_position,
     next_position,
-    silences,
     time_summary,
 )
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.scheduler import JobScheduler
 from bot.services.cases import validate_label
-from bot.services.overwrites import OverwriteLedger, WantedOverwrite
 from bot.services.rooms import RoomService
+from bot.services.silence import SilenceKeeper
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +59,6 @@ RECONCILE_JOB = "reconcile"
 # After something could not be undone on Discord, try again soon, then less often.
 FIRST_RETRY = timedelta(minutes=1)
 LAST_RETRY = timedelta(hours=1)
-SILENCE_REASONS = {Channel.VOICE: "silence-voice", Channel.TEXT: "silence-text"}
-VOICE_SILENCE = discord.Permissions(speak=True).value
-TEXT_SILENCE = discord.Permissions(
-    send_messages=True,
-    send_messages_in_threads=True,
-    create_public_threads=True,
-    add_reactions=True,
-).value
 SCHEDULED_WINDOW = timedelta(minutes=60)
 
 # Picks where the meeting goes from where it is; None means "ready to end".
@@ -122,14 +111,14 @@ class SessionService:
         session_factory: async_sessionmaker[AsyncSession],
         clock: Clock,
         jobs: JobScheduler,
-        ledger: OverwriteLedger,
+        silence: SilenceKeeper,
         rooms: RoomService,
     ) -> None:
         self._client = client
         self._session_factory = session_factory
         self._clock = clock
         self._jobs = jobs
-        self._ledger = ledger
+        self._silence = silence
         self._rooms = rooms
         self._locks: dict[int, asyncio.Lock] = {}
         jobs.register(CUE_JOB, self._on_cue)
@@ -257,9 +246,9 @@ class SessionService:
             if target == current:
                 return await self.panel_state(group)
             presenter = await self._presenter(meeting.id, target.case_number)
-            failures = await self._sync_silences(guild, group, meeting, target, template, presenter)
+            failures = await self._silence.sync(guild, group, meeting, target, template, presenter)
             if failures:
-                await self._sync_silences(
+                await self._silence.sync(
                     guild,
                     group,
                     meeting,
@@ -405,7 +394,7 @@ class SessionService:
                 await session.commit()
             position = position_of(meeting)
             if position.case_number == case_number:
-                failures = await self._sync_silences(
+                failures = await self._silence.sync(
                     guild, group, meeting, position, template, member_id
                 )
                 if failures:
@@ -425,140 +414,13 @@ class SessionService:
                 )
             ).scalar_one_or_none()
 
-    # Silence --------------------------------------------------------------------------------
-
-    async def _sync_silences(
-        self,
-        guild: discord.Guild,
-        group: Group,
-        meeting: Meeting,
-        position: Position,
-        template: PhaseTemplate,
-        presenter_id: int | None,
-    ) -> list[str]:
-        """Make Discord's silences those the position asks for; returns what failed.
-
-        For a presenter entering the discussion this makes exactly three requests, in
-        the order that silences them soonest: the voice overwrite, the move that makes
-        Discord apply it, the text overwrite.
-        """
-        room = guild.get_channel(meeting.voice_channel_id or 0)
-        text = guild.get_channel(group.text_channel_id or 0)
-        connected = set(room.voice_states) if isinstance(room, discord.VoiceChannel) else set()
-        async with self._session_factory() as session:
-            leaders = await queries.leader_ids(session, group.id)
-            open_changes = (
-                (
-                    await session.execute(
-                        select(OverwriteChange)
-                        .where(
-                            OverwriteChange.meeting_id == meeting.id,
-                            OverwriteChange.restored_at.is_(None),
-                            OverwriteChange.reason.in_(SILENCE_REASONS.values()),
-                        )
-                        .order_by(OverwriteChange.id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        # The presenter is silenced whether or not connected: the overwrite then
-        # applies by itself when they join.
-        present = connected | ({presenter_id} if presenter_id else set())
-        wanted: dict[tuple[int, int], WantedOverwrite] = {}
-        for silence in silences(
-            position,
-            template,
-            presenter_id=presenter_id,
-            leader_ids=leaders,
-            present_member_ids=present,
-        ):
-            if room is not None:
-                wanted[(room.id, silence.member_id)] = WantedOverwrite(
-                    room,
-                    silence.member_id,
-                    False,
-                    SILENCE_REASONS[Channel.VOICE],
-                    deny=VOICE_SILENCE,
-                )
-            if silence.kind is SilenceKind.VOICE_AND_TEXT and text is not None:
-                wanted[(text.id, silence.member_id)] = WantedOverwrite(
-                    text, silence.member_id, False, SILENCE_REASONS[Channel.TEXT], deny=TEXT_SILENCE
-                )
-        held = {(c.channel_id, c.target_id) for c in open_changes}
-        stale = [c for c in open_changes if (c.channel_id, c.target_id) not in wanted]
-        failures = [
-            f"lifting the silence of <@{c.target_id}> in <#{c.channel_id}>"
-            for c in await self._ledger.restore(stale)
-        ]
-        voice_changed = {c.target_id for c in stale if room is not None and c.channel_id == room.id}
-        new = [want for key, want in wanted.items() if key not in held]
-        pending = await self._ledger.record(meeting.id, new)
-        voice = [p for p in pending if room is not None and p.change.channel_id == room.id]
-        for item in voice:
-            try:
-                await self._ledger.push(item)
-                voice_changed.add(item.change.target_id)
-            except (discord.HTTPException, MissingBotPermission) as error:
-                failures.append(
-                    _failure(
-                        f"silencing <@{item.change.target_id}> in <#{item.change.channel_id}>",
-                        error,
-                    )
-                )
-        failures += await self._reapply_voice(guild, room, voice_changed, connected)
-        for item in pending:
-            if item in voice:
-                continue
-            try:
-                await self._ledger.push(item)
-            except (discord.HTTPException, MissingBotPermission) as error:
-                failures.append(
-                    _failure(
-                        f"silencing <@{item.change.target_id}> in <#{item.change.channel_id}>",
-                        error,
-                    )
-                )
-        return failures
-
-    async def _reapply_voice(
-        self, guild: discord.Guild, room: object, members: set[int], connected: set[int]
-    ) -> list[str]:
-        """Discord applies a voice overwrite on join or move: move them to the same room."""
-        if not isinstance(room, discord.VoiceChannel):
-            return []
-        failures = []
-        for member_id in sorted(members & connected):
-            try:
-                await self._rooms.move(guild.id, member_id, room.id, "apply the phase's voice rule")
-            except MissingBotPermission as error:
-                failures.append(_failure(f"moving <@{member_id}> to apply the silence", error))
-        members.clear()
-        return failures
-
     # End --------------------------------------------------------------------------------
 
     async def end(self, guild: discord.Guild, group: Group) -> MeetingSummary:
         """Close the meeting: every silence lifted, the room released, the record closed."""
         async with self._lock(group.id):
             meeting = await self._live(group)
-            changes = [
-                c
-                for c in await self._ledger.open_changes(meeting_id=meeting.id)
-                if c.reason in SILENCE_REASONS.values()
-            ]
-            failed = await self._ledger.restore(changes)
-            room = guild.get_channel(meeting.voice_channel_id or 0)
-            if isinstance(room, discord.VoiceChannel):
-                await self._reapply_voice(
-                    guild,
-                    room,
-                    {c.target_id for c in changes if c.channel_id == room.id},
-                    set(room.voice_states),
-                )
-            failures = [
-                f"lifting the silence of <@{c.target_id}> in <#{c.channel_id}>" for c in failed
-            ]
+            failures = await self._silence.lift_meeting(meeting.id)
             # Closed first: members moved back to the lobby must not be brought back in.
             await self._close(meeting)
             failures += await self._rooms.release(guild, group, meeting)
@@ -781,7 +643,7 @@ class SessionService:
                         return
                     joined = current
                     position = position_of(joined)
-                    await self._sync_silences(
+                    await self._silence.sync(
                         guild,
                         group,
                         joined,
@@ -823,8 +685,7 @@ class SessionService:
                 .all()
             )
             groups = {m.id: await session.get(Group, m.group_id) for m in live}
-        if await self._ledger.restore(orphans):
-            problems.append("some overwrites of ended meetings could not be restored")
+        problems += await self._silence.lift(orphans)
         for meeting in live:
             group = groups[meeting.id]
             guild = self._client.get_guild(group.server_id) if group else None
@@ -837,7 +698,7 @@ class SessionService:
                     continue
                 meeting = current
                 position = position_of(meeting)
-                problems += await self._sync_silences(
+                problems += await self._silence.sync(
                     guild,
                     group,
                     meeting,
@@ -890,13 +751,6 @@ class SessionService:
 
     async def live_meeting(self, group: Group) -> Meeting:
         return await self._live(group)
-
-
-def _failure(what: str, error: Exception) -> str:
-    if isinstance(error, MissingBotPermission):
-        return f"{what} ({error.message})"
-    status = getattr(error, "status", "?")
-    return f"{what} (Discord answered {status})"
 
 
 async def _open_entry(session: AsyncSession, meeting_id: int) -> PhaseLogEntry:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import discord
-import pytest
 from sqlalchemy import update
 
 from bot.db.models import Meeting, MeetingStatus
@@ -17,6 +16,7 @@ from tests.e2e.conftest import (
     to_discussion,
 )
 from tests.e2e.invariant import assert_silence_invariant
+from tests.emulator import payloads
 from tests.emulator.state import Overwrite
 
 SEND = discord.Permissions(send_messages=True).value
@@ -34,7 +34,7 @@ async def end_meeting_behind_the_bots_back(harness: Harness) -> None:
         await session.commit()
 
 
-@pytest.mark.xfail(strict=True, reason="recovery lifts without a move (point 2)")
+
 async def test_lift_by_recovery_reaches_a_connected_presenter(harness: Harness) -> None:
     """Ended while the bot was down: at start-up the presenter, still connected, is moved."""
     group = await meeting_group(harness)
@@ -47,7 +47,7 @@ async def test_lift_by_recovery_reaches_a_connected_presenter(harness: Harness) 
     assert harness.emu.can_speak(presenter)
 
 
-@pytest.mark.xfail(strict=True, reason="a failed re-move is dropped (point 2)")
+
 async def test_move_members_lost_then_end_is_reported_and_retried(harness: Harness) -> None:
     """The re-move fails: the summary names Move Members; once granted, the retry moves."""
     group = await meeting_group(harness)
@@ -71,7 +71,7 @@ async def test_move_members_lost_then_end_is_reported_and_retried(harness: Harne
     await assert_silence_invariant(harness)
 
 
-@pytest.mark.xfail(strict=True, reason="restore resets to the pre-meeting snapshot (point 4)")
+
 async def test_an_admins_change_during_the_silence_is_kept(harness: Harness) -> None:
     """Attach Files denied by an admin meanwhile survives the lifting of the silence."""
     group = await meeting_group(harness)
@@ -89,7 +89,7 @@ async def test_an_admins_change_during_the_silence_is_kept(harness: Harness) -> 
     await assert_silence_invariant(harness)
 
 
-@pytest.mark.xfail(strict=True, reason="recovery trusts the ledger over Discord (point 3)")
+
 async def test_crash_between_the_restore_requests_converges(harness: Harness) -> None:
     """Killed after the chat was reopened but before voice and the phase were recorded."""
     group = await meeting_group(harness)
@@ -106,7 +106,7 @@ async def test_crash_between_the_restore_requests_converges(harness: Harness) ->
     await assert_silence_invariant(harness)
 
 
-@pytest.mark.xfail(strict=True, reason="recovery trusts the ledger over Discord (point 3)")
+
 async def test_crash_after_the_restores_with_the_phase_unrecorded(harness: Harness) -> None:
     """Both restores reached Discord; the stored phase is still the discussion: re-silenced."""
     group = await meeting_group(harness)
@@ -135,7 +135,7 @@ async def test_server_errors_on_the_move_are_retried(harness: Harness) -> None:
     await assert_silence_invariant(harness)
 
 
-@pytest.mark.xfail(strict=True, reason="the retry lifts the voice silence without a move (point 2)")
+
 async def test_a_refused_restore_at_the_end_is_retried(harness: Harness) -> None:
     """A 403 on restoring the voice overwrite: reported, retried, then lifted with a move."""
     group = await meeting_group(harness)
@@ -147,5 +147,27 @@ async def test_a_refused_restore_at_the_end_is_retried(harness: Harness) -> None
     assert fault.fired == 2
     assert "Needs attention" in answer_text(ended)
     await harness.advance(timedelta(minutes=2))
+    assert harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
+
+
+async def test_a_late_channel_update_is_never_taken_for_the_original(harness: Harness) -> None:
+    """A CHANNEL_UPDATE from the silence, replayed after it was lifted, shows the bot's own
+    deny in its cache: the next silence fetches the channel for the original instead."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    text_id = group.text_channel_id or 0
+    await to_discussion(harness, group, presenter)
+    stale = payloads.channel(harness.emu.state, harness.emu.channel(text_id))
+    await leader_says(harness, group, "phase next")
+    assert presenter not in harness.emu.overwrites(text_id)
+    await harness.emu.gateway.dispatch("CHANNEL_UPDATE", stale)
+    await harness.emu.settle(harness.bot)
+    fetches = len(harness.emu.requests("GET", "/channels/{channel_id}"))
+    await leader_says(harness, group, "phase set", phase="discussion")
+    assert len(harness.emu.requests("GET", "/channels/{channel_id}")) == fetches + 1
+    await leader_says(harness, group, "session end")
+    assert presenter not in harness.emu.overwrites(text_id)
+    assert harness.emu.permissions_for(presenter, text_id) & SEND
     assert harness.emu.can_speak(presenter)
     await assert_silence_invariant(harness)

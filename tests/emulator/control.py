@@ -244,7 +244,11 @@ class Emulator:
         guild.members[owner_id] = Member(guild.id, owner_id)
         guild.members[self.bot_id] = Member(guild.id, self.bot_id, roles=[bot_role.id])
         self.state.guilds[guild.id] = guild
-        await self.gateway.dispatch("GUILD_CREATE", payloads.guild_create(self.state, guild))
+        joined = payloads.guild_create(self.state, guild)
+        # Joining a new guild: Discord sends no `unavailable` (false means "back from an
+        # outage"), which is how clients tell a join from a guild becoming available.
+        joined.pop("unavailable")
+        await self.gateway.dispatch("GUILD_CREATE", joined)
         return guild
 
     def bot_role(self, guild_id: int) -> Role:
