@@ -6,7 +6,9 @@ import asyncio
 import logging
 import pkgutil
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -16,7 +18,8 @@ import cogs
 from bot.clock import Clock, SystemClock
 from bot.command_tree import CheckedCommandTree
 from bot.config import Settings
-from bot.db.engine import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory, database_unavailable
+from bot.db.queries import claim_interaction
 from bot.logs import withhold_content_from_logs
 from bot.ratelimit import REQUESTS_PER_SECOND, SlidingWindowLimiter, pace_requests
 from bot.scheduler import JobScheduler
@@ -29,6 +32,9 @@ from bot.services.sessions import SessionService
 from bot.services.silence import OverwriteLedger, SilenceKeeper
 
 log = logging.getLogger(__name__)
+
+# Seconds the claim may take, so the command still has time to answer within 3 s.
+CLAIM_TIMEOUT = 1.0
 
 
 def bot_intents() -> discord.Intents:
@@ -78,6 +84,7 @@ class BalintBot(commands.Bot):
             **options,  # type: ignore[arg-type]
         )
         self.deps = deps
+        self._act_once_on_interactions()
         pace_requests(self.http, SlidingWindowLimiter(REQUESTS_PER_SECOND))
         # Set once Discord has been reconciled with the database after connecting.
         self.reconciled = asyncio.Event()
@@ -91,6 +98,38 @@ class BalintBot(commands.Bot):
         )
         self.followups = FollowUpService(self, deps.session_factory, deps.clock, deps.jobs)
         self.privacy = PrivacyService(deps.session_factory, deps.clock, deps.jobs, self.followups)
+
+    def _act_once_on_interactions(self) -> None:
+        """Claim each interaction in the database before acting on it: two processes run
+        by mistake with one token and one database both receive it, and only the first
+        to claim it may answer; the other stays silent."""
+        act = self._connection.parsers["INTERACTION_CREATE"]
+
+        def parse_interaction_create(data: Any) -> None:
+            task = asyncio.get_running_loop().create_task(self._act_if_claimed(act, data))
+            self._claiming.add(task)
+            task.add_done_callback(self._claiming.discard)
+
+        self._claiming: set[asyncio.Task[None]] = set()
+        self._connection.parsers["INTERACTION_CREATE"] = parse_interaction_create
+
+    async def _act_if_claimed(self, act: Callable[[Any], None], data: Any) -> None:
+        try:
+            async with self.session_factory() as session:
+                claimed = await asyncio.wait_for(
+                    claim_interaction(session, int(data["id"]), self.clock.now()),
+                    CLAIM_TIMEOUT,
+                )
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            # Without the database nobody can claim it; the command itself then answers
+            # "try again in a moment" (or hands a follow-up back) within the deadline.
+            claimed = True
+        if claimed:
+            act(data)
+        else:
+            log.info("interaction %s is being handled by another process", data["id"])
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:

@@ -7,6 +7,10 @@ SOMETHING_WENT_WRONG = (
     "Something went wrong on my side and nothing was changed. Please try again in a minute; "
     "if it keeps happening, tell your server's admins."
 )
+DATABASE_UNAVAILABLE = (
+    "I can't reach my records right now, so nothing was changed. "
+    "Please try again in a moment."
+)
 
 DEFAULT_AGREEMENT = """\
 **Our group agreement**

@@ -13,14 +13,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.clock import Clock, ManualClock
+from bot.db.engine import database_unavailable
 
 log = logging.getLogger(__name__)
+
+# A database outage is usually seconds long (a restart, a fail-over).
+DATABASE_RETRY_DELAY = timedelta(seconds=15)
 
 JobHandler = Callable[[str], Awaitable[None]]
 
@@ -145,5 +149,12 @@ class JobScheduler:
             return
         try:
             await handler(job.key)
-        except Exception:
-            log.exception("job %s failed", job.job_id)
+        except Exception as error:
+            if not database_unavailable(error):
+                log.exception("job %s failed", job.job_id)
+                return
+            # The handler checks the database before acting, so running it again is
+            # safe; it decides itself when the job is no longer due.
+            log.warning("job %s could not reach the database; retrying", job.job_id)
+            if job.job_id not in self._jobs:
+                self.schedule(job.kind, job.key, self._clock.now() + DATABASE_RETRY_DELAY)

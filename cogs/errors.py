@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages
+from bot.db.engine import database_unavailable
 from bot.errors import UserFacingError
 from bot.permissions import describe_missing
 from bot.replies import reply_ephemeral
@@ -20,6 +21,8 @@ def error_message(error: app_commands.AppCommandError) -> str:
     original = getattr(error, "original", error)
     if isinstance(original, UserFacingError):
         return original.message
+    if database_unavailable(original):
+        return messages.DATABASE_UNAVAILABLE
     if isinstance(error, app_commands.TransformerError) and (
         error.type is discord.AppCommandOptionType.user
     ):
@@ -49,7 +52,9 @@ class ErrorHandler(commands.Cog):
         command = interaction.command.qualified_name if interaction.command else "?"
         original = getattr(error, "original", error)
         expected = (UserFacingError, app_commands.CheckFailure, app_commands.TransformerError)
-        if not isinstance(original, expected):
+        if database_unavailable(original):
+            log.warning("command /%s could not reach the database", command)
+        elif not isinstance(original, expected):
             # The exception type and command only: arguments may hold case details.
             log.error(
                 "command /%s failed: %s",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
+
 from bot.clock import ManualClock, SystemClock
-from bot.scheduler import JobScheduler
+from bot.scheduler import DATABASE_RETRY_DELAY, JobScheduler
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -98,4 +100,46 @@ async def test_apscheduler_fires_on_the_real_clock() -> None:
     jobs.schedule("tick", "soon", datetime.now(UTC) + timedelta(milliseconds=50))
     await asyncio.wait_for(done.wait(), timeout=5)
     jobs.shutdown()
+    assert jobs.pending() == []
+
+
+async def test_job_failing_on_the_database_is_retried_until_it_succeeds() -> None:
+    """A reminder due while the database is away is not dropped: it runs once it is back."""
+    clock = ManualClock(START)
+    jobs = JobScheduler(clock)
+    attempts: list[str] = []
+
+    async def handler(key: str) -> None:
+        attempts.append(key)
+        if len(attempts) < 3:
+            raise OperationalError("SELECT 1", None, ConnectionRefusedError("database down"))
+
+    jobs.register("remind", handler)
+    jobs.start()
+    jobs.schedule("remind", "r1", START + timedelta(minutes=1))
+    await clock.advance(timedelta(minutes=1))
+    assert attempts == ["r1"]
+    assert [job.key for job in jobs.pending("remind")] == ["r1"]
+    await clock.advance(DATABASE_RETRY_DELAY)
+    await clock.advance(DATABASE_RETRY_DELAY)
+    assert attempts == ["r1", "r1", "r1"]
+    assert jobs.pending("remind") == []
+
+
+async def test_job_failing_otherwise_is_not_retried() -> None:
+    """A bug is not retried forever: only a database that could not be reached is."""
+    clock = ManualClock(START)
+    jobs = JobScheduler(clock)
+    attempts: list[str] = []
+
+    async def handler(key: str) -> None:
+        attempts.append(key)
+        raise ValueError("a bug")
+
+    jobs.register("cue", handler)
+    jobs.start()
+    jobs.schedule("cue", "c1", START)
+    await clock.advance(DATABASE_RETRY_DELAY * 3)
+    await jobs.wait_idle()
+    assert attempts == ["c1"]
     assert jobs.pending() == []

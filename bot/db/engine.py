@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +16,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.config import SUPPORTED_DATABASE_SCHEMES
+
+# Seconds; each below the 3 s an interaction has before its token expires.
+DATABASE_CONNECT_TIMEOUT = 1.5
+DATABASE_COMMAND_TIMEOUT = 2.0
 
 
 class DatabaseConfigError(ValueError):
@@ -46,6 +51,13 @@ def create_engine(database_url: str, **engine_options: Any) -> AsyncEngine:
         engine_options.setdefault("connect_args", {}).setdefault("timeout", 30)
     # Database errors end up in logs: they must never carry follow-up text or labels.
     engine_options.setdefault("hide_parameters", True)
+    if url.get_backend_name() == "postgresql":
+        # A dead or unreachable server must fail a command well inside Discord's 3 s
+        # deadline (so it can still answer "try again"), not hang on TCP timeouts.
+        connect_args = engine_options.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", DATABASE_CONNECT_TIMEOUT)
+        connect_args.setdefault("command_timeout", DATABASE_COMMAND_TIMEOUT)
+        engine_options.setdefault("pool_timeout", DATABASE_CONNECT_TIMEOUT)
     engine = create_async_engine(
         url, pool_pre_ping=url.get_backend_name() != "sqlite", **engine_options
     )
@@ -68,3 +80,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions whose objects stay readable after commit, as async code needs."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """The database could not be reached or dropped the connection: worth a retry, and
+    nothing the person did wrong (a constraint or a bug is not this)."""
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated
+    # asyncpg raises these before SQLAlchemy can wrap them (refused, reset, timed out).
+    return isinstance(error, OSError | TimeoutError)

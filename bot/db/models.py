@@ -382,3 +382,13 @@ class Rsvp(Base):
     user_id: Mapped[int] = _discord_id()
     answer: Mapped[RsvpAnswer] = mapped_column(_enum(RsvpAnswer))
     answered_at: Mapped[datetime]
+
+
+class ClaimedInteraction(Base):
+    """An interaction one bot process has taken on; the primary key makes a second
+    process (started by mistake on the same database) see it is not its to answer."""
+
+    __tablename__ = "claimed_interactions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    claimed_at: Mapped[datetime] = mapped_column(index=True)

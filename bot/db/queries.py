@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
+    ClaimedInteraction,
     Group,
     Meeting,
     MeetingStatus,
@@ -19,6 +21,8 @@ from bot.db.models import (
 )
 
 LEADER_ROLES = (MemberRole.LEADER, MemberRole.CO_LEADER)
+# Discord gives an interaction 15 minutes of life; claims older than that serve nothing.
+CLAIMS_KEPT_FOR = timedelta(hours=1)
 
 
 async def ensure_server(session: AsyncSession, server_id: int, now: datetime) -> Server:
@@ -145,3 +149,18 @@ async def user_groups(
     if leaders_only:
         query = query.where(Membership.role.in_(LEADER_ROLES))
     return (await session.execute(query)).scalars().all()
+
+
+async def claim_interaction(session: AsyncSession, interaction_id: int, now: datetime) -> bool:
+    """True if this process is the first to take the interaction on (the row's primary
+    key decides between two processes on one database); old claims are pruned."""
+    await session.execute(
+        delete(ClaimedInteraction).where(ClaimedInteraction.claimed_at < now - CLAIMS_KEPT_FOR)
+    )
+    session.add(ClaimedInteraction(id=interaction_id, claimed_at=now))
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return False
+    return True

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from bot.db.engine import create_engine
+from bot.db.migrate import head_revision
 from tests.emulator.control import Emulator
 
 # The child process is the real command line; only discord.py's two base URLs
@@ -61,4 +62,4 @@ async def test_run_migrates_connects_and_stops_cleanly_on_sigterm(
     async with engine.connect() as conn:
         revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     await engine.dispose()
-    assert revision == "0001"
+    assert revision == head_revision()

@@ -635,7 +635,12 @@ class Emulator:
             if loop.time() > deadline:
                 raise TimeoutError("late events were not delivered")
             await asyncio.sleep(0.002)
-        target = max((s.seq for s in self.gateway.sessions.values()), default=0)
+        # Its own session's count: a second client on the same token (two bot processes
+        # run by mistake) has its own sequence.
+        own = self.gateway.sessions.get(getattr(client.ws, "session_id", None) or "")
+        target = own.seq if own is not None else max(
+            (s.seq for s in self.gateway.sessions.values()), default=0
+        )
         while client.ws is None or (client.ws.sequence or 0) < target:
             if loop.time() > deadline:
                 raise TimeoutError(f"client did not reach gateway sequence {target}")

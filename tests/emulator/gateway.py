@@ -170,7 +170,13 @@ class Gateway:
             return None
         self.identifies += 1
         session = Session(id=secrets.token_hex(16), intents=int(data.get("intents", 0)))
-        self.sessions = {session.id: session}
+        # Discord lets one token hold several sessions (a bot run twice gets every event
+        # twice); a session whose socket is gone is not resumed once its bot identifies anew.
+        self.sessions = {
+            key: live for key, live in self.sessions.items()
+            if live.ws is not None and not live.ws.closed
+        }
+        self.sessions[session.id] = session
         bot = self.state.users[self.bot_id]
         guilds = [g for g in self.state.guilds.values() if self.bot_id in g.members]
         ready = {
