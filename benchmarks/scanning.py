@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 from bot.domain.identifiers import scan
 from tests.domain.adversarial_text import FOLLOW_UP_LIMIT, adversarial_texts
@@ -17,29 +18,35 @@ _RUNS = 15
 GOAL_SECONDS = 0.005
 
 
-def median_scan_seconds(text: str, runs: int = _RUNS) -> float:
+def median_scan_seconds(text: str, clock: Callable[[], float], runs: int = _RUNS) -> float:
     timings = []
     for _ in range(runs):
-        began = time.perf_counter()
+        began = clock()
         scan(text)
-        timings.append(time.perf_counter() - began)
+        timings.append(clock() - began)
     return statistics.median(timings)
 
 
 def main() -> None:
+    """Wall time is what the event loop waits; CPU time is the scan's own work, which a
+    busy shared machine disturbs less. Both are medians."""
     scan("warm up 0412 345 678")
-    timings = {name: median_scan_seconds(text) for name, text in adversarial_texts().items()}
-    worst_name, worst = max(timings.items(), key=lambda item: item[1])
-    typical = median_scan_seconds(
-        ("Follow-up: BP 140/90, seen by Dr Patel. " * 100)[:FOLLOW_UP_LIMIT]
-    )
-    print(f"adversarial texts: {len(timings)} of {FOLLOW_UP_LIMIT} characters")
+    texts = adversarial_texts()
+    cpu = {name: median_scan_seconds(text, time.process_time) for name, text in texts.items()}
+    worst_name, worst = max(cpu.items(), key=lambda item: item[1])
+    worst_wall = median_scan_seconds(texts[worst_name], time.perf_counter)
+    typical_text = ("Follow-up: BP 140/90, seen by Dr Patel. " * 100)[:FOLLOW_UP_LIMIT]
+    typical = median_scan_seconds(typical_text, time.process_time)
+    print(f"adversarial texts: {len(cpu)} of {FOLLOW_UP_LIMIT} characters")
     print(
-        f"worst: {worst_name}  median {worst * 1000:.2f} ms (goal < {GOAL_SECONDS * 1000:.0f} ms)"
+        f"worst: {worst_name}  median CPU {worst * 1000:.2f} ms, wall {worst_wall * 1000:.2f} ms "
+        f"(goal < {GOAL_SECONDS * 1000:.0f} ms)"
     )
-    print(f"typical clinical follow-up of {FOLLOW_UP_LIMIT} characters: {typical * 1000:.2f} ms")
-    for name, seconds in sorted(timings.items(), key=lambda item: -item[1])[:5]:
-        print(f"  {seconds * 1000:7.2f} ms  {name}")
+    print(
+        f"typical clinical follow-up of {FOLLOW_UP_LIMIT} characters: {typical * 1000:.2f} ms CPU"
+    )
+    for name, seconds in sorted(cpu.items(), key=lambda item: -item[1])[:5]:
+        print(f"  {seconds * 1000:7.2f} ms CPU  {name}")
 
 
 if __name__ == "__main__":

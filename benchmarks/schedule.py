@@ -44,6 +44,7 @@ from bot.db.models import (
     Server,
 )
 from bot.domain.recurrence import Frequency, RecurrenceRule, occurrences
+from bot.services.reminders import JOB_WINDOW
 from bot.services.schedule import HORIZON
 from bot.services.scheduled_events import event_fields
 from tests.emulator.control import Emulator
@@ -186,6 +187,11 @@ async def run(groups: int, lead: timedelta, database_url: str | None) -> None:
             reminders = (
                 await conn.execute(select(func.count()).select_from(Reminder))
             ).scalar_one()
+            unsent = (
+                await conn.execute(
+                    select(func.count()).select_from(Reminder).where(Reminder.sent_at.is_(None))
+                )
+            ).scalar_one()
         print(
             f"seeded {groups} groups in {groups // GROUPS_PER_SERVER} servers: "
             f"{meetings} meetings, {reminders} reminders, {meetings} Discord events "
@@ -202,7 +208,11 @@ async def run(groups: int, lead: timedelta, database_url: str | None) -> None:
         pending = len(bot.jobs.pending("reminder"))
         event_requests = len(emu.requests(route="/guilds/{guild_id}/scheduled-events"))
         print(
-            f"start-up: ready with {pending} reminder jobs rebuilt in {ready:.2f} s; "
+            # The bot keeps jobs only for reminders due within JOB_WINDOW; say so, so the
+            # job count is not read as every reminder in the horizon.
+            f"start-up: ready with {pending} reminder jobs rebuilt in {ready:.2f} s "
+            f"(of {unsent} unsent reminder rows, only those due within "
+            f"{JOB_WINDOW.days} days get a job); "
             f"events of every server checked after {synced:.2f} s ({event_requests} requests)"
         )
         hits_before = emu.faults.global_hits

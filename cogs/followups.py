@@ -338,7 +338,7 @@ class FollowUpCommands(commands.GroupCog, group_name="followup"):
     @app_commands.describe(followup="One of your follow-ups")
     async def edit(self, interaction: discord.Interaction, followup: str) -> None:
         """Change one of your follow-ups; its forum message follows."""
-        stored, case = await self.bot.followups.own_followup(
+        stored, case = await self.bot.followups.editable_followup(
             _id_option(followup, "follow-up"), interaction.user.id
         )
         await interaction.response.send_modal(

@@ -21,6 +21,7 @@ from bot.replies import reply_ephemeral, timestamp, zone_choices
 from bot.services.access import (
     is_server_admin,
     may_see,
+    offers_group_option,
     require_leader,
     require_leader_or_admin,
     resolve_group,
@@ -186,6 +187,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
             interaction.channel,
             name,
             interaction.user,
+            group_option=offers_group_option(interaction),
         )
 
     async def group_name_autocomplete(

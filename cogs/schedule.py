@@ -364,7 +364,7 @@ class ScheduleCommands(commands.Cog):
     async def schedule_reminders(
         self, interaction: discord.Interaction, before: str, group: str | None = None
     ) -> None:
-        """Choose when reminders go out before each meeting (leaders)."""
+        """When the group's reminders go out before each meeting, for everyone (leaders)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await group_led_by_caller(
             self.bot.session_factory, interaction, "change the reminders", group
@@ -441,7 +441,7 @@ class ScheduleCommands(commands.Cog):
     async def reminders_command(
         self, interaction: discord.Interaction, dms: str, group: str | None = None
     ) -> None:
-        """Get meeting reminders by DM, or stop them."""
+        """Your own reminders by DM: on or off (the group's timing is the leaders' choice)."""
         assert interaction.guild is not None
         async with self.bot.session_factory() as session:
             here = await queries.group_by_channel(

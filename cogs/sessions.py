@@ -447,12 +447,20 @@ class SessionCommands(commands.Cog):
             "Noted: you pass this time. Your turn comes round again.", ephemeral=True
         )
 
+    @case.command(name="suggest-presenters")
+    async def case_suggest_presenters(self, interaction: discord.Interaction) -> None:
+        """Who could present now: volunteers first, then who has waited longest (leaders)."""
+        await self._suggest_presenters(interaction)
+
     @case.command(name="propose")
     async def case_propose(self, interaction: discord.Interaction) -> None:
-        """Who has a case? Volunteers first, then who has waited longest (leaders)."""
+        """Old name of /case suggest-presenters, kept for this release only."""
+        await self._suggest_presenters(interaction)
+
+    async def _suggest_presenters(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
         group = await group_led_by_caller(
-            self.bot.session_factory, interaction, "see the proposals"
+            self.bot.session_factory, interaction, "see who could present"
         )
         present = await self.bot.sessions.present_members(interaction.guild, group)
         lines = await self.bot.cases.proposals(group, present)

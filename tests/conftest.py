@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -79,15 +80,18 @@ def database_kind(request: pytest.FixtureRequest) -> str:
     return kind
 
 
-@pytest.fixture
-async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """An engine on an empty database with the current schema."""
-    if database_kind == "sqlite":
-        sqlite_engine = create_engine(sqlite_url(tmp_path))
+@asynccontextmanager
+async def fresh_database(kind: str, folder: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database with the current schema: a SQLite file in
+    `folder`, or a PostgreSQL schema of its own, dropped afterwards."""
+    if kind == "sqlite":
+        sqlite_engine = create_engine(sqlite_url(folder))
         async with sqlite_engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        yield sqlite_engine
-        await sqlite_engine.dispose()
+        try:
+            yield sqlite_engine
+        finally:
+            await sqlite_engine.dispose()
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
@@ -100,13 +104,22 @@ async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngin
     pg_engine = create_engine(
         POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
     )
-    async with pg_engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    yield pg_engine
-    await pg_engine.dispose()
-    async with admin.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    await admin.dispose()
+    try:
+        async with pg_engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        yield pg_engine
+    finally:
+        await pg_engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database with the current schema."""
+    async with fresh_database(database_kind, tmp_path) as fresh:
+        yield fresh
 
 
 @pytest.fixture

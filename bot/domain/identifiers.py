@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from importlib import resources
 
 import phonenumbers
 from stdnum.ca import sin
@@ -28,6 +30,7 @@ class IdentifierKind(StrEnum):
     DATE_OF_BIRTH = "date_of_birth"
     HEALTH_ID = "health_id"
     URL = "url"
+    NAME = "name"
 
     @property
     def description(self) -> str:
@@ -42,6 +45,7 @@ _DESCRIPTIONS = {
     IdentifierKind.DATE_OF_BIRTH: "a full date (such as a date of birth)",
     IdentifierKind.HEALTH_ID: "a health identifier (Medicare, NHS or social security number)",
     IdentifierKind.URL: "a web address",
+    IdentifierKind.NAME: "a person's name",
 }
 
 
@@ -140,6 +144,146 @@ _CONTEXT_WORDS = {
 }
 
 
+# Names: a title with a surname ("Mrs Thornbury", "Mr. O'Brien"), or a given name from
+# the list followed by a capitalised word ("Margaret Thornbury"). "Mrs K" is a disguise,
+# so a surname needs two letters; "Dr Patel said" is a colleague, so professional titles
+# are not name titles, and a full name right after one is a colleague's too.
+_TITLED_NAME = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Mister|Master|Sir|Dame)\.?\s{1,3}+"
+    r"[A-Z][A-Za-z'’-]{1,30}+(?:\s{1,3}+[A-Z][A-Za-z'’-]{1,30}+){0,2}"
+)
+# Each capitalised word is tried once; the following word is only looked at.
+_NAME_PAIR = re.compile(r"\b([A-Z][a-z]{1,15}+)(?=\s{1,3}+([A-Z][A-Za-z'’-]{1,30}+))")
+_COLLEAGUE_TITLE = re.compile(
+    r"\b(?:Dr|Doctor|Prof|Professor|Nurse|Sister|Matron)\.?\s{1,3}+$", re.IGNORECASE
+)
+_NOT_SURNAMES = frozenset(
+    [
+        "Hospital",
+        "Clinic",
+        "Health",
+        "Medical",
+        "Centre",
+        "Center",
+        "Practice",
+        "Ward",
+        "House",
+        "Court",
+        "Park",
+        "Day",
+        "Syndrome",
+        "Disease",
+        "Foundation",
+        "Trust",
+        "Service",
+        "Services",
+        "Unit",
+        "School",
+        "College",
+        "University",
+        "Church",
+        "Lodge",
+        "Home",
+        "Village",
+        "Station",
+        "Street",
+        "Road",
+        "Avenue",
+        "Drive",
+        "Lane",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Christmas",
+        "Easter",
+        "I",
+    ]
+)
+
+
+@cache
+def given_names() -> frozenset[str]:
+    """The list kept beside this module (read once, on first use)."""
+    text = resources.files("bot.domain").joinpath("given_names.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+# "Sir Charles Gairdner Hospital", "John Hopkins Hospital": a place named after someone.
+_INSTITUTIONS = frozenset(
+    [
+        "Hospital",
+        "Clinic",
+        "Centre",
+        "Center",
+        "Health",
+        "Medical",
+        "Practice",
+        "Foundation",
+        "Trust",
+        "Institute",
+        "University",
+        "College",
+        "School",
+        "House",
+    ]
+)
+_NEXT_WORD = re.compile(r"['’]?s?\s{1,3}+([A-Z][a-z]{1,20}+)")
+
+
+def _names_a_place(text: str, end: int) -> bool:
+    """Whether the name ending at `end` is part of an institution's name."""
+    words = text[max(0, end - 40) : end].split()
+    following = _NEXT_WORD.match(text, end)
+    return bool(
+        (following and following[1] in _INSTITUTIONS)
+        or (words and words[-1].strip("'’s") in _INSTITUTIONS)
+    )
+
+
+def _names(text: str) -> Iterator[Span]:
+    for match in _TITLED_NAME.finditer(text):
+        if not _names_a_place(text, match.end()):
+            yield match.span()
+    known = given_names()
+    for match in _NAME_PAIR.finditer(text):
+        first, surname = match[1], match[2]
+        if (
+            first in known
+            and surname not in _NOT_SURNAMES
+            and any(char.islower() for char in surname)
+            and not _COLLEAGUE_TITLE.search(text[max(0, match.start() - 12) : match.start()])
+        ):
+            end = match.end(1) + _gap(text, match.end(1)) + len(surname)
+            if not _names_a_place(text, end):
+                yield match.start(), end
+
+
+def _gap(text: str, end: int) -> int:
+    """The whitespace between a given name ending at `end` and the surname after it."""
+    gap = 0
+    while end + gap < len(text) and text[end + gap].isspace():
+        gap += 1
+    return gap
+
+
 def _preceded_by(text: str, start: int, *words: str) -> bool:
     window = text[max(0, start - _CONTEXT_WINDOW) : start]
     return any(_CONTEXT_WORDS[word].search(window) is not None for word in words)
@@ -154,7 +298,14 @@ def _digits(text: str) -> str:
 Span = tuple[int, int]
 
 
+# Cheap checks made once per text, in C, so a pattern is only tried where it can match.
+_MONTH_WORD = re.compile(rf"\b(?:{_MONTHS})\b", re.IGNORECASE)
+_STREET_WORD = re.compile(rf"\b(?:{_STREET_TYPES})\b")
+
+
 def _emails(text: str) -> Iterator[Span]:
+    if "@" not in text:
+        return
     for match in _EMAIL.finditer(text):
         start, end = match.span()
         while end > start and text[end - 1] in "-.":
@@ -165,6 +316,8 @@ def _emails(text: str) -> Iterator[Span]:
 
 
 def _urls(text: str) -> Iterator[Span]:
+    if "." not in text:
+        return
     for match in _URL_EXPLICIT.finditer(text):
         yield _without_trailing_punctuation(text, *match.span())
     for match in _URL_BARE.finditer(text):
@@ -250,13 +403,16 @@ def _is_phone(candidate: str) -> bool:
 
 
 def _street_addresses(text: str) -> Iterator[Span]:
-    for pattern in (_STREET, _PO_BOX):
-        for match in pattern.finditer(text):
+    if _STREET_WORD.search(text):
+        for match in _STREET.finditer(text):
             yield match.span()
+    for match in _PO_BOX.finditer(text):
+        yield match.span()
 
 
 def _full_dates(text: str) -> Iterator[Span]:
-    for pattern in (*_DATE_IN_WORDS, _DATE_ISO):
+    patterns = (*_DATE_IN_WORDS, _DATE_ISO) if _MONTH_WORD.search(text) else (_DATE_ISO,)
+    for pattern in patterns:
         for match in pattern.finditer(text):
             yield match.span()
     for match in _DATE_NUMERIC.finditer(text):
@@ -312,6 +468,7 @@ _DETECTORS: tuple[tuple[IdentifierKind, Callable[[str], Iterable[Span]]], ...] =
     (IdentifierKind.DATE_OF_BIRTH, _full_dates),
     (IdentifierKind.PHONE, _phones),
     (IdentifierKind.STREET_ADDRESS, _street_addresses),
+    (IdentifierKind.NAME, _names),
 )
 
 
@@ -323,10 +480,12 @@ def scan(text: str) -> list[Finding]:
         for start, end in detect(text)
     ]
     findings: list[Finding] = []
+    # Candidates come by start: the kept ones never overlap, so a newcomer can only
+    # overlap the last one kept (one comparison each, however many findings).
     for _, _, _, finding in sorted(candidates, key=lambda c: c[:3]):
-        if not any(finding.start < kept.end and kept.start < finding.end for kept in findings):
+        if not findings or findings[-1].end <= finding.start:
             findings.append(finding)
-    return sorted(findings, key=lambda f: f.start)
+    return findings
 
 
 def human_summary(findings: Iterable[Finding]) -> str:

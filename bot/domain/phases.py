@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
+from bot.domain.input_checks import excerpt
+
 
 class Phase(StrEnum):
     """A step of the meeting; the values are what is stored and typed in commands."""
@@ -127,7 +129,7 @@ class PhaseTemplate:
         title: str | None = None,
         planned: timedelta | None = None,
     ) -> PhaseTemplate:
-        """A copy with one phase changed, as a leader's `/template` command would do."""
+        """A copy with one phase changed, as a leader's `/group phases` command does."""
         current = self.settings(phase)
         changed = PhaseSettings(
             enabled=current.enabled if enabled is None else enabled,
@@ -167,7 +169,7 @@ class PhaseTemplate:
         for key in data:
             if key not in known:
                 raise TemplateError(
-                    f"Unknown template setting '{key}'. Known: {', '.join(sorted(known))}."
+                    f"Unknown template setting '{excerpt(key)}'. Known: {', '.join(sorted(known))}."
                 )
         default = cls()
         phases_data = data.get("phases", {})
@@ -216,7 +218,7 @@ def _typed(data: Mapping[str, object], key: str, kind: type[_T], default: _T) ->
     """Read an optional setting of an exact type; bool is not accepted as an int."""
     value = data.get(key, default)
     if type(value) is not kind:
-        raise TemplateError(f"'{key}' must be {_type_name(kind)} (got {value!r}).")
+        raise TemplateError(f"'{key}' must be {_type_name(kind)} (got {excerpt(repr(value))}).")
     return value
 
 
@@ -231,7 +233,8 @@ def _settings_from_dict(phase: Phase, data: object, default: PhaseSettings) -> P
     for key in data:
         if key not in known:
             raise TemplateError(
-                f"Unknown setting '{key}' for {phase.value}. Known: {', '.join(sorted(known))}."
+                f"Unknown setting '{excerpt(key)}' for {phase.value}. "
+                f"Known: {', '.join(sorted(known))}."
             )
     minutes = _typed(data, "minutes", int, _minutes(default.planned))
     return PhaseSettings(
@@ -246,7 +249,7 @@ def _phase_from_value(value: str) -> Phase:
         return Phase(value)
     except ValueError:
         known = ", ".join(phase.value for phase in Phase)
-        raise TemplateError(f"Unknown phase '{value}'. Known phases: {known}.") from None
+        raise TemplateError(f"Unknown phase '{excerpt(value)}'. Known phases: {known}.") from None
 
 
 # --- Positions: where a meeting stands -------------------------------------------------
@@ -325,7 +328,7 @@ def phase_named(template: PhaseTemplate, text: str) -> Phase:
         if wanted in (_normalise(phase.value), _normalise(template.title(phase))):
             return phase
     known = ", ".join(template.title(phase) for phase in Phase)
-    raise PhaseError(f"There is no phase called '{text.strip()}'. Phases: {known}.")
+    raise PhaseError(f"There is no phase called '{excerpt(text.strip())}'. Phases: {known}.")
 
 
 def _normalise(text: str) -> str:

@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import IntEnum, StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.domain.input_checks import excerpt
+
 MIN_DURATION = timedelta(minutes=15)
 MAX_DURATION = timedelta(hours=4)
 MAX_INTERVAL_WEEKS = 8
@@ -321,7 +323,7 @@ def parse_weekday(text: str) -> Weekday:
     wanted = text.strip().rstrip(".").casefold()
     matches = [day for day in Weekday if day.name.casefold().startswith(wanted)]
     if len(wanted) < _WEEKDAY_PREFIX_MIN or len(matches) != 1:
-        raise RecurrenceError(f"'{text.strip()}' is not a day of the week (e.g. Tuesday).")
+        raise RecurrenceError(f"'{excerpt(text.strip())}' is not a day of the week (e.g. Tuesday).")
     return matches[0]
 
 
@@ -330,7 +332,7 @@ def parse_clock_time(text: str) -> time:
     match = _CLOCK_TIME.fullmatch(text.strip())
     if match is None:
         raise RecurrenceError(
-            f"'{text.strip()}' is not a time; use HH:MM on a 24-hour clock, e.g. 19:30."
+            f"'{excerpt(text.strip())}' is not a time; use HH:MM on a 24-hour clock, e.g. 19:30."
         )
     return time(int(match[1]), int(match[2]))
 
@@ -340,7 +342,8 @@ def _load_zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise RecurrenceError(
-            f"'{name}' is not a known time zone; use an IANA name such as Australia/Sydney."
+            f"'{excerpt(name)}' is not a known time zone; use an IANA name such as "
+            "Australia/Sydney."
         ) from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import discord
+from discord import app_commands
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import queries
@@ -31,12 +32,22 @@ def channel_ids_of(channel: object) -> list[int]:
     return ids
 
 
+def offers_group_option(interaction: discord.Interaction) -> bool:
+    """Whether the command being run has a `group` option to name its group with."""
+    command = interaction.command
+    return isinstance(command, app_commands.Command) and any(
+        parameter.name == "group" for parameter in command.parameters
+    )
+
+
 async def resolve_group(
     session_factory: async_sessionmaker[AsyncSession],
     guild_id: int,
     channel: object,
     name: str | None,
     viewer: discord.Member | discord.User | None = None,
+    *,
+    group_option: bool = False,
 ) -> Group:
     """The group named, or the one whose channel this is; refuses a mismatch.
 
@@ -62,8 +73,19 @@ async def resolve_group(
                 )
             return named
         if here is None:
+            chats = (
+                [
+                    f"<#{group.text_channel_id}>"
+                    for group in await queries.user_groups(session, guild_id, viewer.id)
+                    if group.text_channel_id
+                ][:3]
+                if viewer is not None
+                else []
+            )
+            where = f" ({', '.join(chats)})" if chats else ""
+            option = ", or choose the `group` option" if group_option else ""
             raise UserFacingError(
-                "Which group? Run this in the group's own channel, or choose the group option."
+                f"Which group? Run this in the group's own chat{where}{option}."
             )
         return here
 
@@ -125,7 +147,12 @@ async def _callers_group(
 ) -> Group:
     assert interaction.guild is not None
     group = await resolve_group(
-        session_factory, interaction.guild.id, interaction.channel, name, interaction.user
+        session_factory,
+        interaction.guild.id,
+        interaction.channel,
+        name,
+        interaction.user,
+        group_option=offers_group_option(interaction),
     )
     await check(session_factory, group, interaction.user.id, action)
     return group

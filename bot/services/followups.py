@@ -390,6 +390,22 @@ class FollowUpService:
             raise UserFacingError("That isn't one of your follow-ups: pick one from the list.")
         return followup, case
 
+    async def editable_followup(self, followup_id: int, user_id: int) -> tuple[FollowUp, Case]:
+        """One's own follow-up, while one is still a member of its group.
+
+        Someone removed from the group, or who left or declined, no longer writes in it;
+        they may still delete what they wrote (and all their data with /privacy delete).
+        """
+        followup, case = await self.own_followup(followup_id, user_id)
+        async with self._session_factory() as session:
+            membership = await queries.membership(session, case.group_id, user_id)
+        if membership is None or membership.status != MembershipStatus.ACTIVE:
+            raise UserFacingError(
+                "You are no longer a member of this group, so your follow-ups there can't be "
+                "changed. You can still delete them, or all your data with `/privacy delete`."
+            )
+        return followup, case
+
     async def followups_of(
         self, guild_id: int, *, author_id: int | None = None, leader_id: int | None = None
     ) -> Sequence[tuple[FollowUp, Case]]:
@@ -449,7 +465,7 @@ class FollowUpService:
 
     async def edit(self, followup_id: int, user_id: int, text: str) -> None:
         cleaned = _validate_text(text)
-        followup, _ = await self.own_followup(followup_id, user_id)
+        followup, _ = await self.editable_followup(followup_id, user_id)
         async with self._session_factory() as session:
             await session.execute(
                 update(FollowUp)

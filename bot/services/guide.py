@@ -24,8 +24,8 @@ from bot.services.sessions import template_of
 PHASE_STEPS: dict[Phase, str] = {
     Phase.CHECK_IN: "each member says briefly how they arrive.",
     Phase.FOLLOW_UPS: "news on earlier cases; the panel lists cases with new follow-ups.",
-    Phase.CASE_SELECTION: "`/case propose` suggests presenters (volunteers first, then who has "
-    "waited longest); choose one with `/case present member:`.",
+    Phase.CASE_SELECTION: "`/case suggest-presenters` lists who could present (volunteers "
+    "first, then who has waited longest); choose one with `/case present member:`.",
     Phase.PRESENTATION: "the presenter tells the case from memory.",
     Phase.QUESTIONS: "brief clarifying questions only.",
     Phase.DISCUSSION: "the presenter pushes back their chair: **the bot silences them** in "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -33,6 +33,7 @@ from bot.db.models import (
     OverwriteChange,
     PhaseLogEntry,
     PresenterPass,
+    Reminder,
     ReminderDM,
     Rsvp,
 )
@@ -45,6 +46,138 @@ log = logging.getLogger(__name__)
 RETENTION_JOB = "retention"
 RETENTION_TIME = time(3, 0)  # UTC, a quiet hour almost everywhere the groups meet
 RETIRED_LABEL = "(removed after the retention period)"
+# Who a record past its retention period points at: no one (Discord ids are positive).
+RETIRED_PERSON = -1
+
+
+@dataclass(frozen=True)
+class PersonalDatum:
+    """One column that holds a person's id or text: why it is kept, who reads it, and
+    how export, erasure and retention treat it (docs/privacy.md says the same)."""
+
+    why: str
+    readers: str
+    export: str
+    erasure: str
+    retention: str
+
+
+_PERIOD = "the group's retention period (12 months by default, 1 to 120 by /group settings)"
+_OLD_MEETINGS = (
+    f"for meetings older than {_PERIOD}, and all of an archived group's record once "
+    "archived that long"
+)
+PERSONAL_DATA: dict[str, PersonalDatum] = {
+    "memberships.user_id": PersonalDatum(
+        "who belongs to the group, their role and when they accepted the agreement",
+        "the person; the group's leaders (/group info); server admins",
+        "memberships",
+        "deleted, except an active membership (the person is told to leave the group first)",
+        f"deleted {_PERIOD} after the person left, declined or was removed; all of an "
+        "archived group's once archived that long",
+    ),
+    "meetings.started_by": PersonalDatum(
+        "who started a meeting, for the leaders' record",
+        "the group's leaders",
+        "meetings_started",
+        "unlinked (a random id no account has)",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
+    "attendance.user_id": PersonalDatum(
+        "who was at a meeting: rotation and who may write follow-ups on its cases",
+        "the group's leaders",
+        "attendance",
+        "unlinked",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
+    "cases.presenter_id": PersonalDatum(
+        "who presented a case: rotation and follow-up prompts",
+        "the group's members",
+        "cases_presented",
+        "unlinked; cases offered but never presented are deleted",
+        f"unlinked with the label when the case is older than {_PERIOD}",
+    ),
+    "cases.label": PersonalDatum(
+        "the short, disguised name the group uses for a case",
+        "the group's members",
+        "cases_presented",
+        "deleted with offers never presented; a presented case's label is the group's record "
+        "and stays, no longer linked to the presenter",
+        f"replaced by '{RETIRED_LABEL}' when the case is older than {_PERIOD}",
+    ),
+    "overwrite_changes.target_id": PersonalDatum(
+        "which member's channel permissions the bot changed (the presenter's silence), so it "
+        "can undo them after a crash",
+        "no one through the bot (server admins see Discord's own overwrites)",
+        "silences_while_presenting",
+        "unlinked once restored (a change still in force is undone first)",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
+    "presenter_passes.user_id": PersonalDatum(
+        "a member let their turn go by: the rotation counts it",
+        "the group's leaders",
+        "turns_passed",
+        "unlinked",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
+    "rsvps.user_id": PersonalDatum(
+        "attending or apologies for a meeting",
+        "the group's leaders and members",
+        "rsvps",
+        "unlinked",
+        f"deleted {_OLD_MEETINGS}",
+    ),
+    "reminder_dms.user_id": PersonalDatum(
+        "a reminder was sent to the person by DM, so it is never sent twice",
+        "no one",
+        "reminders_sent_to_you",
+        "unlinked",
+        f"deleted {_OLD_MEETINGS}",
+    ),
+    "phase_log.started_by": PersonalDatum(
+        "who moved the meeting to a phase, for the leaders' record",
+        "the group's leaders",
+        "phases_started",
+        "unlinked",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
+    "followups.author_id": PersonalDatum(
+        "who wrote a follow-up: it is posted under their name",
+        "the group's members (the forum post)",
+        "follow_ups",
+        "unlinked, the text wiped and the forum message deleted",
+        f"deleted with the case's forum post when the case is older than {_PERIOD}",
+    ),
+    "followups.text": PersonalDatum(
+        "the follow-up itself",
+        "the group's members (the forum post)",
+        "follow_ups",
+        "wiped, and the forum message deleted",
+        f"deleted with the case's forum post when the case is older than {_PERIOD}",
+    ),
+    "followups.removed_by": PersonalDatum(
+        "which leader took a follow-up down",
+        "the group's leaders",
+        "not exported (it names a leader, who can see it in the group)",
+        "unlinked when that leader erases their data",
+        f"deleted with the follow-up when the case is older than {_PERIOD}",
+    ),
+    "groups.name": PersonalDatum(
+        "the group's name, chosen by the admin who created it (no person's name, please)",
+        "the group's members, invitees and server admins",
+        "the names of the person's groups appear in their export",
+        "not a person's data: it stays while the group exists",
+        "kept while the group exists, archived or not; deleting the group's channels does "
+        "not delete its record",
+    ),
+    "groups.agreement_text": PersonalDatum(
+        "the group's agreement, written by its leaders",
+        "the group's members, invitees and server admins",
+        "not a person's data: the agreement is shown by /group agreement",
+        "not a person's data: it stays while the group exists",
+        "kept while the group exists",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -313,28 +446,30 @@ class PrivacyService:
             self._jobs.schedule(RETENTION_JOB, "daily", next_daily_run(self._clock.now()))
 
     async def apply_retention(self) -> int:
-        """Delete follow-ups and case posts of groups archived longer than they chose to keep."""
+        """Apply each group's retention period to everything it keeps about people.
+
+        Archived groups: everything, once they have been archived that long. Active groups:
+        what belongs to meetings and cases older than the period, and the memberships of
+        people who left that long ago. Follow-ups, prompts and case posts go; the group's
+        counts (attendance, turns, phases) stay, no longer linked to anyone.
+        Returns the number of cases whose follow-ups were removed.
+        """
         now = self._clock.now()
         async with self._session_factory() as session:
-            archived = (
-                (await session.execute(select(Group).where(Group.archived_at.is_not(None))))
-                .scalars()
-                .all()
-            )
-            expired = [
-                group.id
-                for group in archived
-                if group.archived_at is not None
-                and add_months(
-                    group.archived_at, GroupSettings.from_dict(group.settings).retention_months
-                )
-                <= now
-            ]
+            groups = (await session.execute(select(Group))).scalars().all()
+            cutoffs = {group.id: retention_cutoff(group, now) for group in groups}
             cases = (
                 (
                     await session.execute(
                         select(Case).where(
-                            Case.group_id.in_(expired),
+                            or_(
+                                *(
+                                    (Case.group_id == group_id)
+                                    & (func.coalesce(Case.presented_at, Case.offered_at) < cutoff)
+                                    for group_id, cutoff in cutoffs.items()
+                                ),
+                                false(),
+                            ),
                             (Case.label != RETIRED_LABEL) | Case.forum_thread_id.is_not(None),
                         )
                     )
@@ -352,11 +487,77 @@ class PrivacyService:
                     delete(FollowUpPrompt).where(FollowUpPrompt.case_id == case.id)
                 )
                 await session.execute(
-                    update(Case).where(Case.id == case.id).values(label=RETIRED_LABEL)
+                    update(Case)
+                    .where(Case.id == case.id)
+                    .values(label=RETIRED_LABEL, presenter_id=RETIRED_PERSON)
                 )
                 await session.commit()
             removed += 1
+        async with self._session_factory() as session:
+            for group_id, cutoff in cutoffs.items():
+                await _forget_people_before(session, group_id, cutoff)
+                if cutoff == now:  # an archive past its period: no one is in it any more
+                    await session.execute(delete(Membership).where(Membership.group_id == group_id))
+            await session.commit()
         return removed
+
+
+def retention_cutoff(group: Group, now: datetime) -> datetime:
+    """Records of `group` from before this moment are past their retention period."""
+    months = GroupSettings.from_dict(group.settings).retention_months
+    if group.archived_at is not None and add_months(group.archived_at, months) <= now:
+        return now  # the whole record has had its time
+    return add_months(now, -months)
+
+
+async def _forget_people_before(session: AsyncSession, group_id: int, cutoff: datetime) -> None:
+    """Unlink or delete every record of the group's meetings before `cutoff` that names
+    someone, and the memberships of those who left before it."""
+    old_meetings = select(Meeting.id).where(
+        Meeting.group_id == group_id, Meeting.scheduled_start < cutoff
+    )
+    # Answers and reminders of past meetings have served their purpose.
+    await session.execute(delete(Rsvp).where(Rsvp.meeting_id.in_(old_meetings)))
+    await session.execute(
+        delete(ReminderDM).where(
+            ReminderDM.reminder_id.in_(
+                select(Reminder.id).where(Reminder.meeting_id.in_(old_meetings))
+            )
+        )
+    )
+    # Counts the group keeps (attendance, turns, phases) stay, linked to no one.
+    for model, column in (
+        (Attendance, Attendance.user_id),
+        (PresenterPass, PresenterPass.user_id),
+        (PhaseLogEntry, PhaseLogEntry.started_by),
+    ):
+        await session.execute(
+            update(model)
+            .where(model.meeting_id.in_(old_meetings), column > 0)
+            .values({column: RETIRED_PERSON})
+        )
+    await session.execute(
+        update(Meeting)
+        .where(Meeting.id.in_(old_meetings), Meeting.started_by > 0)
+        .values(started_by=RETIRED_PERSON)
+    )
+    await session.execute(
+        update(OverwriteChange)
+        .where(
+            OverwriteChange.meeting_id.in_(old_meetings),
+            OverwriteChange.restored_at.is_not(None),
+            OverwriteChange.target_is_role.is_(False),
+        )
+        .values(target_id=RETIRED_PERSON)
+    )
+    departed = Membership.status.not_in((MembershipStatus.ACTIVE, MembershipStatus.INVITED))
+    await session.execute(
+        delete(Membership).where(
+            Membership.group_id == group_id,
+            departed,
+            func.coalesce(Membership.left_at, Membership.invited_at) < cutoff,
+        )
+    )
 
 
 async def _rows(session: AsyncSession, model: Any, condition: Any) -> list[Any]:

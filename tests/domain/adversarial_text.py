@@ -30,6 +30,9 @@ ADVERSARIAL_UNITS = (
     "12.",
     " ",
     "\u200b",
+    "Mr Ab ",
+    "Margaret Ab ",
+    "a@b.com ",
 )
 
 

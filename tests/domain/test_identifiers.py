@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import pkgutil
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -183,9 +184,9 @@ _constants: Any = importlib.import_module("re._constants")
 _LONGEST_BACKTRACKING_REPEAT = 64
 
 
-def _module_patterns() -> dict[str, re.Pattern[str]]:
+def _module_patterns(module: Any = identifiers) -> dict[str, re.Pattern[str]]:
     found: dict[str, re.Pattern[str]] = {}
-    for name, value in vars(identifiers).items():
+    for name, value in vars(module).items():
         values = value.values() if isinstance(value, dict) else value
         if isinstance(value, re.Pattern):
             values = [value]
@@ -230,6 +231,25 @@ def test_the_module_patterns_are_found() -> None:
 
 @pytest.mark.parametrize(("name", "pattern"), sorted(_module_patterns().items()))
 def test_no_pattern_can_backtrack_more_than_a_constant(name: str, pattern: re.Pattern[str]) -> None:
+    tree = _parser.parse(pattern.pattern, pattern.flags)
+    assert list(_backtracking_repeats(tree)) == []
+
+
+def _every_module_pattern() -> dict[str, re.Pattern[str]]:
+    """Module-level patterns anywhere in the bot: each may meet what a member typed."""
+    found: dict[str, re.Pattern[str]] = {}
+    for package in ("bot", "cogs"):
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if module.name.endswith("__main__"):
+                continue  # running it is what importing it does
+            loaded = importlib.import_module(module.name)
+            found |= {f"{module.name}.{k}": v for k, v in _module_patterns(loaded).items()}
+    return found
+
+
+@pytest.mark.parametrize(("name", "pattern"), sorted(_every_module_pattern().items()))
+def test_no_pattern_in_the_bot_can_backtrack(name: str, pattern: re.Pattern[str]) -> None:
     tree = _parser.parse(pattern.pattern, pattern.flags)
     assert list(_backtracking_repeats(tree)) == []
 

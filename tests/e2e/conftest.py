@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import contextvars
+from collections.abc import AsyncIterator, Coroutine, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,38 @@ from tests.emulator.state import ChannelType, Message
 # A Monday morning in Sydney (Sunday evening UTC), far from any DST change.
 START = datetime(2026, 5, 10, 21, 0, tzinfo=UTC)
 
+# The in-process bot whose work is being created: every task started while it is set
+# (and every task those start, which inherit it) belongs to that bot, so `kill_bot`
+# can end all of them as the death of its process would.
+_RUNNING_FOR: contextvars.ContextVar[BalintBot | None] = contextvars.ContextVar(
+    "running_for", default=None
+)
+
+
+class TaskOwners:
+    """A task factory that files each new task under the bot it was created for."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, set[asyncio.Task[Any]]] = {}
+
+    def __call__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Generator[Any, None, Any] | Coroutine[Any, Any, Any],
+        **options: Any,
+    ) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=loop, **options)
+        context = options.get("context") or contextvars.copy_context()
+        owner = context.get(_RUNNING_FOR)
+        if owner is not None:
+            owned = self.tasks.setdefault(id(owner), set())
+            owned.add(task)
+            task.add_done_callback(owned.discard)
+        return task
+
+    def of(self, bot: BalintBot) -> set[asyncio.Task[Any]]:
+        return set(self.tasks.get(id(bot), ()))
+
 
 @dataclass
 class People:
@@ -46,10 +79,12 @@ class People:
 class Harness:
     """One emulated server with the bot running; helpers to act as its people."""
 
-    def __init__(self, emu: Emulator, engine: AsyncEngine, clock: ManualClock) -> None:
+    def __init__(self, emu: Emulator, engine: AsyncEngine, clock: ManualClock,
+                 owners: TaskOwners | None = None) -> None:
         self.emu = emu
         self.engine = engine
         self.clock = clock
+        self.owners = owners or TaskOwners()
         self.bot: BalintBot
         self.guild_id = 0
         self.lobby_id = 0
@@ -70,14 +105,24 @@ class Harness:
                              members=[u.id for u in users[1:-1]], outsider=users[-1].id)
 
     def settings(self) -> Settings:
+        # Isolated from a developer's .env and shell: a DEV_GUILD_ID there would sync the
+        # commands to a server the emulator does not have.
         return Settings(_env_file=None, discord_token=SecretStr(self.emu.token),
-                        database_url="sqlite+aiosqlite:///unused-in-tests.db")
+                        database_url="sqlite+aiosqlite:///unused-in-tests.db",
+                        dev_guild_id=None)
 
     async def start_bot(self) -> BalintBot:
         """A new bot process on the same database and emulator; ready when this returns."""
         bot = build_bot(self.settings(), self.engine, self.clock)
         self.work = BotWork(bot)
-        await self.emu.start_client(bot)
+        loop = asyncio.get_running_loop()
+        if loop.get_task_factory() is not self.owners:
+            loop.set_task_factory(self.owners)
+        running_for = _RUNNING_FOR.set(bot)
+        try:
+            await self.emu.start_client(bot)
+        finally:
+            _RUNNING_FOR.reset(running_for)
         await asyncio.wait_for(bot.reconciled.wait(), timeout=5)
         await bot.jobs.wait_idle()
         self.bot = bot
@@ -87,19 +132,26 @@ class Harness:
         await self.emu.stop_client(bot or self.bot)
 
     async def kill_bot(self, bot: BalintBot | None = None) -> None:
-        """The process dies: no clean-up of ours runs, its timers vanish with it."""
+        """The process dies: everything it was running stops where it stands.
+
+        Its timers, every task it started (event handlers, interactions, jobs, the
+        gateway loop) are cancelled and awaited, so a transaction it had open is
+        rolled back and its pooled database connections are dropped, as when the
+        operating system ends a process. None of the bot's own clean-up runs.
+        """
         bot = bot or self.bot
         bot.jobs.shutdown()
-        task = self.emu._clients.pop(id(bot), None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        with contextlib.suppress(Exception):
-            await bot.http.close()
+        self.emu._clients.pop(id(bot), None)
+        while owned := self.owners.of(bot):
+            for task in owned:
+                task.cancel()
+            await asyncio.gather(*owned, return_exceptions=True)
         with contextlib.suppress(Exception):
             if bot.ws is not None:
                 await bot.ws.close(code=4000)
+        with contextlib.suppress(Exception):
+            await bot.http.close()
+        await self.engine.dispose()
 
     async def settle(self, within: float = 30.0) -> None:
         """Wait until the bot has finished all it was doing: every gateway event dispatched so

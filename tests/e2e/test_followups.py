@@ -296,3 +296,35 @@ async def test_changing_the_presenter_removes_the_first_choices_post(harness: Ha
     assert cases["the right case"].forum_thread_id is not None
     threads = [c.name for c in harness.emu.channels(harness.guild_id, ChannelType.PUBLIC_THREAD)]
     assert threads == ["the right case · 11 May 2026"]
+
+
+async def test_removed_and_declined_members_neither_write_nor_edit(harness: Harness) -> None:
+    group = await meeting_group(harness)
+    removed = harness.people.members[0]
+    case = await present_case(harness, group, removed)
+    await write(harness, removed, case, "First thoughts.")
+    [stored] = await stored_followups(harness)
+    gone = await leader_says(harness, group, "group remove", member=removed)
+    assert "is no longer in" in answer_text(gone)
+
+    edit = await harness.command(removed, "followup edit", followup=str(stored.id))
+    assert edit.modal is None
+    assert "no longer a member" in answer_text(edit)
+    again = await harness.command(removed, "followup write", case=str(case.id))
+    assert again.modal is None
+    assert "Only members" in answer_text(again)
+    [unchanged] = await stored_followups(harness)
+    assert unchanged.text == "First thoughts."
+    # Their own data stays theirs to erase.
+    deleted = await harness.command(removed, "followup delete", followup=str(stored.id))
+    assert "deleted" in answer_text(deleted).lower(), answer_text(deleted)
+
+    decliner = harness.people.members[4]
+    invited = await leader_says(harness, group, "group add", member=decliner)
+    assert "Invited" in answer_text(invited)
+    dm = harness.latest_dm_with_buttons(decliner)
+    await harness.emu.click(decliner, dm, button_id(dm, "Decline"))
+    await harness.settle()
+    declined = await harness.command(decliner, "followup write", case=str(case.id))
+    assert declined.modal is None
+    assert "Only members" in answer_text(declined)

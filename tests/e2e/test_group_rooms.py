@@ -126,7 +126,7 @@ async def test_proposals_over_a_series_give_everyone_a_turn(harness: Harness) ->
             offered = await harness.command(members[3], "case offer", group.text_channel_id,
                                             label="the woman who cancelled twice")
             assert "offered" in answer_text(offered)
-        proposals = answer_text(await leader_says(harness, group, "case propose"))
+        proposals = answer_text(await leader_says(harness, group, "case suggest-presenters"))
         first = int(proposals.split("<@")[1].split(">")[0])
         if meeting == 1:
             assert first == members[3]
@@ -155,3 +155,13 @@ async def test_room_list_shows_the_lobby_and_which_rooms_are_in_use(harness: Har
     assert f"Lobby: <#{harness.lobby_id}>" in listed
     assert f"<#{rooms[0]}>: in use" in listed
     assert f"<#{rooms[1]}>: free" in listed
+
+
+async def test_the_old_name_of_suggest_presenters_still_works(harness: Harness) -> None:
+    """`/case propose` was renamed; for one release it answers the same."""
+    group = await meeting_group(harness, members=2)
+    await leader_says(harness, group, "session start")
+    new = answer_text(await leader_says(harness, group, "case suggest-presenters"))
+    old = answer_text(await leader_says(harness, group, "case propose"))
+    assert new.startswith("**Who has a case?**")
+    assert old == new

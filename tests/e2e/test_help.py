@@ -60,7 +60,7 @@ async def test_leader_gets_their_groups_meeting_with_its_timings(harness: Harnes
         assert f"**{title}** ({minutes} min)" in text, title
     assert "each of the 2 cases" in text
     assert "About 90 minutes in all." in text
-    for command in ("/session start", "/phase next", "/case propose", "/session end"):
+    for command in ("/session start", "/phase next", "/case suggest-presenters", "/session end"):
         assert command in text
     assert f"<#{group.text_channel_id}>" in text
     assert "Setting up" not in text

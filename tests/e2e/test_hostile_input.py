@@ -40,6 +40,7 @@ AWKWARD_TEXT = [
     "9" * 30,
     "-9007199254740992",
     "`" * 80 + "@everyone",
+    "Tuesday, " * 20,
     "Australia/" + "A" * 5000,
 ]
 HOSTILE_NUMBERS = [2**53, -(2**53), 2**31, -(2**31) - 1, 0, -1]
@@ -155,6 +156,8 @@ async def test_every_option_of_every_command_survives_hostile_values(harness: Ha
                         problems.append(f"{shown}: answer over 2,000 characters")
                     if messages.SOMETHING_WENT_WRONG in text:
                         problems.append(f"{shown}: generic error")
+                    if isinstance(value, str) and len(value) > 60 and value[:61] in text:
+                        problems.append(f"{shown}: echoed more than a short excerpt")
                     if must_refuse and before != await database_rows(harness):
                         problems.append(f"{shown}: refused input changed the database")
     assert tried > 100

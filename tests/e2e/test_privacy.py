@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.db.models import Attendance, Case, FollowUp, Membership
-from bot.services.privacy import RETIRED_LABEL
+from bot.services.privacy import RETIRED_LABEL, RETIRED_PERSON
 from tests.e2e.conftest import (
     Harness,
     answer_text,
@@ -137,3 +137,36 @@ async def test_case_posts_are_deleted_when_the_retention_period_ends(harness: Ha
     assert stored is not None
     assert stored.label == RETIRED_LABEL
     assert stored.forum_thread_id is None
+
+
+async def test_active_groups_forget_people_after_their_retention_period(harness: Harness) -> None:
+    """Nothing naming a person outlives the period, in a group that is still meeting."""
+    group = await meeting_group(harness)
+    presenter, leaver = harness.people.members[0], harness.people.members[1]
+    case = await present_case(harness, group, presenter)
+    await write(harness, presenter, case.id, "Kept for a year.")
+    removed = await leader_says(harness, group, "group remove", member=leaver)
+    assert "is no longer in" in answer_text(removed)
+
+    async def people_named() -> set[int]:
+        async with harness.bot.session_factory() as session:
+            ids = set((await session.execute(select(Attendance.user_id))).scalars())
+            ids |= set((await session.execute(select(Case.presenter_id))).scalars())
+            ids |= set((await session.execute(select(FollowUp.author_id))).scalars())
+            ids |= set((await session.execute(select(Membership.user_id))).scalars())
+        return ids
+
+    await harness.advance(timedelta(days=300))
+    assert {presenter, leaver} <= await people_named()
+    await harness.advance(timedelta(days=70))
+    # Only the presenter's current membership still names them; the leaver is gone.
+    assert leaver not in await people_named()
+    async with harness.bot.session_factory() as session:
+        assert (await session.execute(select(FollowUp))).scalars().all() == []
+        stored = await session.get(Case, case.id)
+        attendees = set((await session.execute(select(Attendance.user_id))).scalars())
+    assert stored is not None
+    assert stored.label == RETIRED_LABEL
+    assert stored.presenter_id == RETIRED_PERSON
+    assert attendees == {RETIRED_PERSON}
+

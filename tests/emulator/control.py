@@ -14,7 +14,7 @@ import discord
 import yarl
 
 from . import payloads
-from .faults import Faults, RequestRecord
+from .faults import Faults, HeldRequest, RequestRecord
 from .gateway import Gateway
 from .interactions import (
     APPLICATION_COMMAND,
@@ -595,6 +595,17 @@ class Emulator:
         return result
 
     # faults ------------------------------------------------------------------------
+
+    def hold(
+        self, route: str | None = None, *, method: str | None = None, skip: int = 0
+    ) -> HeldRequest:
+        """Hold the bot's next request on ``route`` (any route if None) after ``skip`` of them.
+
+        Raises `UnservedRoute` for a route this emulator does not serve: it could never fire.
+        """
+        if route is not None:
+            self.faults.check_served(route, method)
+        return self.server.holds.add(HeldRequest(method, route, skip))
 
     async def drop_gateway(self) -> None:
         """Close the gateway socket; the client RESUMEs and missed events are replayed."""

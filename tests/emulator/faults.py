@@ -3,6 +3,7 @@ counting) and injected faults: 429, 5xx, latency."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import time
@@ -129,13 +130,21 @@ class Faults:
         """Answer the next ``times`` requests on ``route`` with an error status (5xx, 403...)."""
         return self._add(FaultRule(route, method, times, status))
 
+    def missing_permissions(
+        self, route: str, *, method: str | None = None, times: int = 1
+    ) -> FaultRule:
+        """Answer the next ``times`` requests on ``route`` with Discord's 403 50013, as when
+        a permission was taken from the bot and its cache has not heard yet."""
+        return self._add(FaultRule(route, method, times, 403))
+
     def _add(self, rule: FaultRule) -> FaultRule:
         """Register a rule, refusing one that no request could ever match."""
-        self._check_served(rule.route, rule.method)
+        self.check_served(rule.route, rule.method)
         self._rules.append(rule)
         return rule
 
-    def _check_served(self, route: str, method: str | None) -> None:
+    def check_served(self, route: str, method: str | None) -> None:
+        """Raise `UnservedRoute` unless some request could match (faults and holds)."""
         if self.served and not any(
             route == served and method in (None, verb) for verb, served in self.served
         ):
@@ -148,7 +157,7 @@ class Faults:
         self, route: str, limit: int, per: float, *, method: str | None = None
     ) -> None:
         """Give a route a real per-bucket limit (e.g. 10 member PATCHes per 10 s per guild)."""
-        self._check_served(route, method)
+        self.check_served(route, method)
         self._limits[(method, route)] = (limit, per)
 
     def enforce_global_limit(self, limit: int = 50, window: float = 1.0) -> None:
@@ -165,6 +174,8 @@ class Faults:
                 rule.fired += 1
                 if rule.status == 429:
                     return _too_many(rule.retry_after, scope=rule.scope)
+                if rule.status == 403:
+                    return FaultResponse(403, {"message": "Missing Permissions", "code": 50013}, {})
                 return FaultResponse(
                     rule.status, {"message": f"{rule.status}: Server Error", "code": 0}, {}
                 )
@@ -258,3 +269,81 @@ def _too_many(retry_after: float, *, scope: str) -> FaultResponse:
     if is_global:
         body["code"] = 0
     return FaultResponse(429, body, headers)
+
+
+class HeldRequest:
+    """A request the server stops before handling, so a test can act "between two calls".
+
+    ``await held.reached()`` returns once the bot has sent it; then ``release()`` lets
+    Discord handle it, or ``refuse()`` answers 503 without handling it (Discord never
+    saw it: what a request cut off by the sender's death amounts to).
+    """
+
+    def __init__(self, method: str | None, route: str | None, skip: int) -> None:
+        self.method, self.route, self.skip = method, route, skip
+        self.record: RequestRecord | None = None
+        self._reached = asyncio.Event()
+        self._decision: asyncio.Future[bool] | None = None
+
+    def matches(self, record: RequestRecord) -> bool:
+        return self.method in (None, record.method) and self.route in (None, record.route)
+
+    async def reached(self, within: float = 10.0) -> RequestRecord:
+        """Wait until the held request has arrived."""
+        await asyncio.wait_for(self._reached.wait(), within)
+        assert self.record is not None
+        return self.record
+
+    @property
+    def is_reached(self) -> bool:
+        return self._reached.is_set()
+
+    def release(self) -> None:
+        self._decide(True)
+
+    def refuse(self) -> None:
+        self._decide(False)
+
+    def _decide(self, handle: bool) -> None:
+        if self._decision is None:
+            self._decision = asyncio.get_running_loop().create_future()
+        if not self._decision.done():
+            self._decision.set_result(handle)
+
+    async def wait(self, record: RequestRecord) -> bool:
+        """Called by the server for the held request: True means handle it."""
+        self.record = record
+        if self._decision is None:
+            self._decision = asyncio.get_running_loop().create_future()
+        self._reached.set()
+        return await self._decision
+
+
+@dataclass
+class Holds:
+    """Requests to hold, in the order registered; each holds one request then retires."""
+
+    pending: list[HeldRequest] = field(default_factory=list)
+    retired: list[HeldRequest] = field(default_factory=list)
+
+    def add(self, held: HeldRequest) -> HeldRequest:
+        self.pending.append(held)
+        return held
+
+    def take(self, record: RequestRecord) -> HeldRequest | None:
+        """The hold this request falls to, if any (counting down each hold's ``skip``)."""
+        for held in self.pending:
+            if not held.matches(record):
+                continue
+            if held.skip > 0:
+                held.skip -= 1
+                continue
+            self.pending.remove(held)
+            self.retired.append(held)
+            return held
+        return None
+
+    def refuse_all(self) -> None:
+        """Let the server stop: whatever is still held is answered without being handled."""
+        for held in [*self.pending, *self.retired]:
+            held.refuse()

@@ -48,6 +48,7 @@ class InteractionResult:
     source_message_id: int | None = None
     created: float = field(default_factory=time.monotonic)
     response_type: int | None = None
+    responded_at: float | None = None
     message: Message | None = None
     followups: list[Message] = field(default_factory=list)
     modal: dict[str, Any] | None = None

@@ -16,7 +16,7 @@ from aiohttp import BodyPartReader, web
 
 from .contract import Contract
 from .errors import ApiError, unauthorized
-from .faults import Faults, RequestRecord
+from .faults import Faults, Holds, RequestRecord
 from .gateway import Gateway
 from .interactions import Registry
 from .rest import Call, Handler, application, channels, events, guilds, interactions
@@ -115,6 +115,7 @@ class Server:
         self.faults = faults
         self.token_ok = token_ok
         self.log: list[RequestRecord] = []
+        self.holds = Holds()
         self.contract: Contract | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -140,6 +141,7 @@ class Server:
 
     async def stop(self) -> None:
         """Close sockets and the listener."""
+        self.holds.refuse_all()
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -193,6 +195,9 @@ class Server:
                 auth = request.headers.get("Authorization", "")
                 if not auth.startswith("Bot ") or not self.token_ok(auth[4:]):
                     raise unauthorized()
+            held = self.holds.take(record)
+            if held is not None and not await held.wait(record):
+                return json_response(503, {"message": "upstream connect error", "code": 0})
             fault = self.faults.check(request.method, record.route, major)
             if fault is not None:
                 return json_response(fault.status, fault.body, fault.headers)

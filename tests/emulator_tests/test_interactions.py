@@ -171,7 +171,12 @@ async def test_deferred_then_followup_fills_the_thinking_message(scene: Scene, b
     """defer() then followup.send(): the first follow-up replaces "thinking…"."""
     result = await scene.emu.run_command(scene.alice.id, scene.guild.id, scene.text.id, "slow")
     assert result.response_type == 5
+    # The first answer's time, on the emulator's clock, is the deferral's, not the follow-up's.
+    deferred_at = result.responded_at
+    assert deferred_at is not None
+    assert deferred_at >= result.created
     await result.final()
+    assert result.responded_at == deferred_at
     assert result.content == "done"
     assert result.embeds[0]["title"] == "Result"
     assert (await result.followup()).id == result.message.id  # type: ignore[union-attr]

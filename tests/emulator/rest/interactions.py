@@ -126,6 +126,7 @@ async def callback(call: Call) -> Any:
         _check_modal(data)
         result.modal = data
     result.response_type = kind
+    result.responded_at = time.monotonic()
     result.changed()
     if not call.query_flag("with_response"):
         return None
