@@ -19,6 +19,11 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --no-deps /wheels/* && rm -rf /wheels
 USER balint
 WORKDIR /home/balint
+# The bot rewrites this file as its gateway connection comes and goes (every 30 s at
+# least); `balint-bot health` fails when it says "disconnected" or is over 90 s old.
+ENV HEARTBEAT_FILE=/tmp/balint-heartbeat.json
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
+    CMD ["balint-bot", "health"]
 # `balint-bot run` applies pending migrations, then starts the bot; it handles
 # SIGTERM by closing the gateway connection and the database cleanly.
 STOPSIGNAL SIGTERM

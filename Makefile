@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TEST_DATABASES ?= sqlite,postgresql
 
-.PHONY: run test lint bench lock crash-matrix fuzz-silence
+.PHONY: run test lint bench lock crash-matrix fuzz-silence demo
 
 # Installs come from the lock files, pinned and hashed, never from whatever is newest.
 $(BIN)/balint-bot: pyproject.toml requirements-dev.lock
@@ -42,3 +42,9 @@ crash-matrix: $(BIN)/balint-bot
 # Thousands of random fault sequences (CI runs a dozen per database).
 fuzz-silence: $(BIN)/balint-bot
 	$(BIN)/python -m tests.e2e.stateful_silence $(SEQUENCES)
+
+# The real bot against the emulator through a scripted meeting; writes an HTML transcript
+# of what each person saw (no Discord account needed). DEMO_OUTPUT sets where.
+DEMO_OUTPUT ?= build/demo/transcript.html
+demo: $(BIN)/balint-bot
+	$(BIN)/python -m tests.e2e.demo $(DEMO_OUTPUT)

@@ -1,36 +1,57 @@
-"""Scheduling at scale: 1,000 groups with weekly schedules, against the Discord emulator.
+"""Reminders at scale: rebuilding their jobs at start-up, and a burst of them falling due.
 
-Measures (1) the bot's start-up, including rebuilding every job from the
-database and checking every server's Discord events, and (2) delivery of 1,000
-reminders due in the same minute under the emulator's 50 requests/s global
-limit: none lost, none twice. Run: `python -m benchmarks.schedule [--groups N]`.
+Groups with weekly schedules (nine weeks of meetings, two reminders each: a day and
+15 minutes before) are seeded in the steady state a restart finds; every group's first
+meeting starts in the same minute, so their 15-minute reminders fall due together, each
+posted in the group's channel and sent by DM to a member who asked for it. balint-bot
+(benchmarks/_bot.py: the real clock and APScheduler) runs as its own process; so does
+the bare discord.py baseline (benchmarks/_baseline.py), which at its due moment makes
+the same calls (the channel post with its two buttons, opening the DM, the DM) with no
+database. Each talks to its own emulator, here in the driver's process
+(benchmarks/_side_by_side.py), with Discord's 50 requests/s global limit on; the two
+bursts run one after the other, not at once. Printed:
 
-The bot runs on the real clock and APScheduler, as in production; the
-database and the emulator are seeded directly in the steady state (meetings,
-reminders and events already exist), as a restart finds them.
+- the reminder rows in the database (per group, unsent, due within the bot's job
+  window) against the jobs balint-bot holds after start-up, and those in APScheduler;
+- start-up: balint-bot launch → READY and → IDLE (jobs rebuilt, events checked), the
+  bare bot's launch → READY;
+- due time → each channel post and each DM arriving at the emulator, p50 and p99,
+  against the bare bot's, with the ratio; lost, posted twice, unsent rows, 429s;
+- the load average.
+
+`python -m benchmarks.schedule [--groups N] [--lead S]` (default 40 groups; the old
+figure was 1,000); BENCH_DATABASE=postgresql for PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
+import os
+import signal
 import tempfile
-import time as wall
+import time
 from collections import Counter
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import build_bot
-from bot.clock import SystemClock
-from bot.config import Settings
-from bot.db.engine import create_engine
+from benchmarks._side_by_side import (
+    DATABASE,
+    compare,
+    latency_only,
+    launch,
+    second_emulator,
+)
 from bot.db.models import (
     Base,
     Group,
@@ -44,19 +65,38 @@ from bot.db.models import (
     Server,
 )
 from bot.domain.recurrence import Frequency, RecurrenceRule, occurrences
+from bot.scheduler import NEAR
 from bot.services.reminders import JOB_WINDOW
 from bot.services.schedule import HORIZON
 from bot.services.scheduled_events import event_fields
+from tests.conftest import fresh_database
+from tests.e2e.processes import database_env
 from tests.emulator.control import Emulator
+from tests.emulator.faults import RequestRecord
 from tests.emulator.state import ChannelType, ScheduledEvent
 
 ZONE = "Australia/Sydney"
 GROUPS_PER_SERVER = 10
 DAY_BEFORE, QUARTER_BEFORE = 24 * 60, 15
+GLOBAL_LIMIT = 50
+BARE_LEAD = 5.0  # seconds from launching the bare bot to its reminders' due time
+# discord.py waits this long for more GUILD_CREATEs before READY (as benchmarks/startup.py).
+CLIENT_ENV = {"BALINT_TEST_GUILD_READY_TIMEOUT": "0.5"}
 
 
-async def seed(emu: Emulator, engine: AsyncEngine, groups: int, first_start: datetime) -> None:
-    """Servers, groups with channels and a role, weekly series, meetings, reminders, events."""
+async def seed(
+    emu: Emulator,
+    engine: AsyncEngine,
+    groups: int,
+    first_start: datetime,
+    first_id: int = 1,
+    *,
+    dm_members: bool = False,
+) -> None:
+    """Servers, groups with channels and a role, weekly series, meetings, reminders, events.
+
+    Rows get explicit ids from `first_id` on (past whatever a benchmark made before);
+    `dm_members`: each group also has a member who asked for reminders by DM."""
     now = datetime.now(UTC)
     local = first_start.astimezone(ZoneInfo(ZONE))
     rule = RecurrenceRule(
@@ -76,7 +116,7 @@ async def seed(emu: Emulator, engine: AsyncEngine, groups: int, first_start: dat
         Meeting: [],
         Reminder: [],
     }
-    meeting_id = 0
+    meeting_id = first_id * 100
     for number in range(groups):
         if number % GROUPS_PER_SERVER == 0:
             guild = await emu.create_guild(f"Society {number // GROUPS_PER_SERVER}", owner=admin.id)
@@ -84,7 +124,7 @@ async def seed(emu: Emulator, engine: AsyncEngine, groups: int, first_start: dat
         role = await emu.create_role(guild.id, f"group-{number}")
         text = await emu.create_channel(guild.id, f"group-{number}")
         voice = await emu.create_channel(guild.id, f"room-{number}", ChannelType.VOICE)
-        group_id = number + 1
+        group_id = first_id + number
         group = Group(
             id=group_id,
             server_id=guild.id,
@@ -117,6 +157,19 @@ async def seed(emu: Emulator, engine: AsyncEngine, groups: int, first_start: dat
                 "reminder_dms": False,
             }
         )
+        if dm_members:
+            member = await emu.create_user(f"member-{number}")
+            await emu.add_member(guild.id, member.id)
+            rows[Membership].append(
+                {
+                    "group_id": group_id,
+                    "user_id": member.id,
+                    "role": MemberRole.MEMBER,
+                    "status": MembershipStatus.ACTIVE,
+                    "invited_at": now,
+                    "reminder_dms": True,
+                }
+            )
         rows[ScheduleSeries].append(
             {"id": group_id, "group_id": group_id, "rule": rule.to_dict(), "created_at": now}
         )
@@ -170,105 +223,157 @@ async def seed(emu: Emulator, engine: AsyncEngine, groups: int, first_start: dat
                 await conn.execute(insert(model), values[start : start + 2000])
 
 
-async def run(groups: int, lead: timedelta, database_url: str | None) -> None:
-    logging.basicConfig(level=logging.ERROR)
-    folder = Path(tempfile.mkdtemp(prefix="balint-bench-"))
-    url = database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}"
-    engine = create_engine(url)
-    # Every first meeting starts in the same minute, 15 minutes after the reminders are due.
-    due_at = (datetime.now(UTC) + lead).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    first_start = due_at + timedelta(minutes=QUARTER_BEFORE)
-    async with Emulator() as emu:
-        began = wall.perf_counter()
-        await seed(emu, engine, groups, first_start)
-        seeded = wall.perf_counter() - began
-        async with engine.connect() as conn:
-            meetings = (await conn.execute(select(func.count()).select_from(Meeting))).scalar_one()
-            reminders = (
-                await conn.execute(select(func.count()).select_from(Reminder))
-            ).scalar_one()
-            unsent = (
-                await conn.execute(
-                    select(func.count()).select_from(Reminder).where(Reminder.sent_at.is_(None))
-                )
-            ).scalar_one()
-        print(
-            f"seeded {groups} groups in {groups // GROUPS_PER_SERVER} servers: "
-            f"{meetings} meetings, {reminders} reminders, {meetings} Discord events "
-            f"({seeded:.1f} s)"
-        )
-        emu.faults.enforce_global_limit(50, 1.0)
-        settings = Settings(_env_file=None, discord_token=SecretStr(emu.token), database_url=url)
-        bot = build_bot(settings, engine, SystemClock())
-        began = wall.perf_counter()
-        await emu.start_client(bot, within=300)
-        ready = wall.perf_counter() - began
-        await bot.jobs.wait_idle()
-        synced = wall.perf_counter() - began
-        pending = len(bot.jobs.pending("reminder"))
-        event_requests = len(emu.requests(route="/guilds/{guild_id}/scheduled-events"))
-        print(
-            # The bot keeps jobs only for reminders due within JOB_WINDOW; say so, so the
-            # job count is not read as every reminder in the horizon.
-            f"start-up: ready with {pending} reminder jobs rebuilt in {ready:.2f} s "
-            f"(of {unsent} unsent reminder rows, only those due within "
-            f"{JOB_WINDOW.days} days get a job); "
-            f"events of every server checked after {synced:.2f} s ({event_requests} requests)"
-        )
-        hits_before = emu.faults.global_hits
-        wait = (due_at - datetime.now(UTC)).total_seconds()
-        if wait < 0:
-            print(f"note: start-up ran {-wait:.0f} s past the due time; raise --lead")
-        await asyncio.sleep(max(wait, 0))
-        posted: list[int] = []
-        deadline = wall.perf_counter() + 300
-        while wall.perf_counter() < deadline:
-            posted = [
-                message.channel_id
-                for channel in emu.state.messages.values()
-                for message in channel.values()
-                if "Will you be there" in message.content
-            ]
-            if len(posted) >= groups:
-                break
-            await asyncio.sleep(0.05)
-        delivered = (datetime.now(UTC) - due_at).total_seconds()
-        await asyncio.sleep(2)  # anything sent twice would arrive now
-        posted = [
-            message.channel_id
-            for channel in emu.state.messages.values()
-            for message in channel.values()
-            if "Will you be there" in message.content
-        ]
-        twice = sum(1 for count in Counter(posted).values() if count > 1)
-        async with engine.connect() as conn:
-            unsent = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(Reminder)
-                    .where(Reminder.due_at <= due_at, Reminder.sent_at.is_(None))
-                )
-            ).scalar_one()
-        reached = len(set(posted))
-        print(
-            f"delivery: {reached} of {groups} reminders posted {delivered:.1f} s after "
-            f"they fell due ({groups / max(delivered, 0.001):.0f}/s); lost {groups - reached}, "
-            f"posted twice {twice}, unsent in the database {unsent}; "
-            f"global-limit 429s {emu.faults.global_hits - hits_before}"
-        )
-        await emu.stop_client(bot)
-    await engine.dispose()
+async def _count(engine: AsyncEngine, *where: ColumnElement[bool]) -> int:
+    async with engine.connect() as conn:
+        query = select(func.count()).select_from(Reminder).where(*where)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def _bare_world(emu: Emulator, groups: int, dms: bool) -> list[list[int]]:
+    """The baseline's servers: per group a role, a text channel, a room and a member
+    (taking DMs if `dms`)."""
+    owner = await emu.create_user("admin")
+    world = []
+    for number in range(groups):
+        if number % GROUPS_PER_SERVER == 0:
+            guild = await emu.create_guild(f"Society {number // GROUPS_PER_SERVER}",
+                                           owner=owner.id)
+        role = await emu.create_role(guild.id, f"group-{number}")
+        text = await emu.create_channel(guild.id, f"group-{number}")
+        room = await emu.create_channel(guild.id, f"room-{number}", ChannelType.VOICE)
+        member = await emu.create_user(f"member-{number}")
+        await emu.add_member(guild.id, member.id)
+        world.append([text.id, role.id, room.id, member.id if dms else 0])
+    return world
+
+
+@dataclass(frozen=True)
+class Burst:
+    """One side's reminders as the emulator received them, in seconds after the due time."""
+
+    posts: list[float]
+    dms: list[float]
+    twice: int
+    global_429s: int
+
+    def line(self, groups: int, dms: bool) -> str:
+        last = max(self.posts + self.dms, default=0.0)
+        lost = groups * (1 + dms) - len(self.posts) - len(self.dms)
+        return (f"{len(self.posts)}/{groups} posts and {len(self.dms)}/{groups * dms} DMs, "
+                f"the last {last:.2f} s after the due time; lost {lost}, posted twice "
+                f"{self.twice}, global-limit 429s {self.global_429s}")
+
+
+async def _burst(emu: Emulator, start: int, expected: int, due: float) -> Burst:
+    """Wait for every post and DM (those never sent are counted lost, not waited for
+    forever), then for any second copy; `due` on the monotonic clock the emulator stamps
+    its requests with."""
+    await asyncio.sleep(max(due - time.monotonic(), 0))
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(expected / GLOBAL_LIMIT * 4 + 60):
+            while True:
+                if len(_sent(emu, start)) >= expected:
+                    break
+                await asyncio.sleep(0.05)
+    await asyncio.sleep(2)  # anything sent twice would arrive now
+    sent = _sent(emu, start)
+    posts = [r.time - due for r in sent if not r.json["content"].startswith("Reminder:")]
+    dms = [r.time - due for r in sent if r.json["content"].startswith("Reminder:")]
+    copies = Counter(r.path for r in sent)
+    hits = sum(1 for r in emu.request_log[start:]
+               if r.status == 429 and r.headers.get("X-RateLimit-Scope") == "global")
+    return Burst(posts, dms, sum(1 for n in copies.values() if n > 1), hits)
+
+
+def _sent(emu: Emulator, start: int) -> list[RequestRecord]:
+    return [r for r in emu.request_log[start:]
+            if r.method == "POST" and r.route == "/channels/{channel_id}/messages"
+            and r.status == 200 and isinstance(r.json, dict)
+            and "Will you be there" in r.json.get("content", "")]
+
+
+def _monotonic(moment: datetime) -> float:
+    """A wall-clock moment on the monotonic clock every process of the machine shares."""
+    return time.monotonic() + (moment - datetime.now(UTC)).total_seconds()
+
+
+async def run(folder: Path, groups: int, lead: float, dms: bool) -> None:
+    async with (fresh_database(DATABASE, folder) as engine, Emulator() as bot_emu,
+                AsyncExitStack() as stack):
+        bare_emu = await second_emulator(stack)
+        # Meetings start on the minute: the first minute at least `lead` s away.
+        due = (datetime.now(UTC) + timedelta(seconds=lead + 60)).replace(second=0,
+                                                                           microsecond=0)
+        began = time.perf_counter()
+        await seed(bot_emu, engine, groups, due + timedelta(minutes=QUARTER_BEFORE),
+                   dm_members=dms)
+        now = datetime.now(UTC)
+        rows = await _count(engine)
+        unsent = await _count(engine, Reminder.sent_at.is_(None))
+        near = await _count(engine, Reminder.sent_at.is_(None),
+                            Reminder.due_at <= now + JOB_WINDOW)
+        label = f"{groups} reminders due at once" + (", each with a DM" if dms else "")
+        print(f"{label}: seeded {groups} groups in {-(-groups // GROUPS_PER_SERVER)} servers "
+              f"({time.perf_counter() - began:.1f} s), {DATABASE}; "
+              f"the reminders fall due at {due:%H:%M:%S}; load average "
+              + " ".join(f"{load:.2f}" for load in os.getloadavg()))
+        for emu in (bot_emu, bare_emu):
+            latency_only(emu)
+            emu.faults.enforce_global_limit(GLOBAL_LIMIT, 1.0)
+        launched = time.monotonic()
+        bot = await launch("balint-bot", "benchmarks._bot", bot_emu, folder,
+                           **await database_env(engine), **CLIENT_ENV)
+        stack.push_async_callback(bot.stop)
+        reminder_jobs, all_jobs, in_apscheduler = await bot.ask(signal.SIGUSR2, "JOBS")
+        assert bot.process.idle_at is not None
+        print(f"reminder rows: {rows} ({rows // groups} per group), {unsent} unsent, "
+              f"{near} of them due within the job window ({JOB_WINDOW.days} days) | "
+              f"balint-bot holds {reminder_jobs} reminder jobs ({all_jobs} jobs in all), "
+              f"{in_apscheduler} of them in APScheduler (due within {NEAR}); the rest wait "
+              "in the database for the daily top-up")
+        bot_ready = bot.process.ready_at - launched
+        bot_idle = bot.process.idle_at - launched
+        if time.monotonic() > _monotonic(due):
+            print("note: balint-bot's start-up ran past the due time; raise --lead")
+        start = len(bot_emu.request_log)
+        ours = await _burst(bot_emu, start, groups * (1 + dms), _monotonic(due))
+        not_sent = await _count(engine, Reminder.due_at <= due, Reminder.sent_at.is_(None))
+        await bot.stop()
+        bare_world = await _bare_world(bare_emu, groups, dms)
+        # The bare bot starts in a second or two; its reminders fall due a little after.
+        bare_due = datetime.now(UTC) + timedelta(seconds=BARE_LEAD)
+        launched = time.monotonic()
+        bare = await launch("bare", "benchmarks._baseline", bare_emu, folder, **CLIENT_ENV,
+                            BASELINE_REMINDERS=json.dumps(
+                                {"at": bare_due.timestamp(), "groups": bare_world}))
+        stack.push_async_callback(bare.stop)
+        bare_ready = bare.process.ready_at - launched
+        if time.monotonic() > _monotonic(bare_due):
+            print("note: the bare bot's start-up ran past its due time")
+        theirs = await _burst(bare_emu, 0, groups * (1 + dms), _monotonic(bare_due))
+        print(f"start-up: balint-bot launch → READY {bot_ready:.2f} s, → IDLE (jobs rebuilt, "
+              f"events checked) {bot_idle:.2f} s | bare discord.py launch → READY "
+              f"{bare_ready:.2f} s | ratio {bot_idle / bare_ready:.2f}×")
+        print(f"balint-bot: {ours.line(groups, dms)}; unsent in the database {not_sent}")
+        print(f"bare discord.py: {theirs.line(groups, dms)}")
+        compare(f"{label}: due → channel post", ours.posts, theirs.posts)
+        if dms:
+            compare(f"{label}: due → DM", ours.dms, theirs.dms)
+        print("load average " + " ".join(f"{load:.2f}" for load in os.getloadavg()))
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--groups", type=int, default=1000)
-    parser.add_argument(
-        "--lead", type=float, default=60, help="seconds until the reminders fall due"
-    )
-    parser.add_argument("--database-url", default=None, help="an empty database (default: SQLite)")
-    args = parser.parse_args()
-    asyncio.run(run(args.groups, timedelta(seconds=args.lead), args.database_url))
+    parser.add_argument("--groups", type=int, default=40)
+    parser.add_argument("--lead", type=float, default=10,
+                        help="at least this many seconds from seeding to the due time")
+    args, _ = parser.parse_known_args()
+    # Posts alone (under the global limit: what is left is each client's own time), then
+    # with a DM each (three requests per reminder: the limit decides the pace).
+    for dms in (False, True):
+        with tempfile.TemporaryDirectory() as folder:
+            asyncio.run(run(Path(folder), args.groups, args.lead, dms))
 
 
 if __name__ == "__main__":

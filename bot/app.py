@@ -8,6 +8,7 @@ import pkgutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -19,15 +20,20 @@ from bot.clock import Clock, SystemClock
 from bot.command_tree import CheckedCommandTree
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory, database_unavailable
-from bot.db.queries import claim_interaction
+from bot.db.queries import CLAIMS_PRUNED_EVERY, claim_interactions
+from bot.health import Heartbeat
 from bot.logs import withhold_content_from_logs
-from bot.ratelimit import REQUESTS_PER_SECOND, SlidingWindowLimiter, pace_requests
+from bot.ratelimit import REQUESTS_PER_SECOND, WINDOW, SlidingWindowLimiter, pace_requests
+from bot.replies import HANDLED_ELSEWHERE
 from bot.scheduler import JobScheduler
+from bot.services.attendance import AttendanceService
 from bot.services.cases import CaseService
 from bot.services.followups import FollowUpService
+from bot.services.frame import FrameService
 from bot.services.groups import GroupService
 from bot.services.privacy import PrivacyService
 from bot.services.rooms import RoomService
+from bot.services.rounds import RoundService
 from bot.services.sessions import SessionService
 from bot.services.silence import OverwriteLedger, SilenceKeeper
 
@@ -35,6 +41,33 @@ log = logging.getLogger(__name__)
 
 # Seconds the claim may take, so the command still has time to answer within 3 s.
 CLAIM_TIMEOUT = 1.0
+# Interactions claimed by their acknowledgement, which Discord accepts once: the phase
+# changes (`/phase next|back|set`, the session panel's buttons) acknowledge before
+# anything else (bot/replies.py: `defer_first`); the process Discord refuses (40060)
+# stays silent. (It does send its refused acknowledgement: other interactions keep the
+# database claim, so a stray process makes no request for them at all.)
+_APPLICATION_COMMAND, _COMPONENT = 2, 3
+_SUBCOMMAND_TYPES = (1, 2)
+_CLAIMED_BY_ACKNOWLEDGEMENT = frozenset({"phase next", "phase back", "phase set"})
+# Every button of the session panel (cogs/sessions.py: `PanelButton`) defers first.
+_PANEL_BUTTONS = "panel:"
+
+
+def acknowledged_first(data: Any) -> bool:
+    """Whether an INTERACTION_CREATE is claimed by its acknowledgement (see above) and
+    acts without a claim in the database, which would stand between the leader and the
+    silence."""
+    body = data.get("data") or {}
+    if data.get("type") == _APPLICATION_COMMAND:
+        names = [str(body.get("name"))]
+        options = body.get("options") or []
+        while options and options[0].get("type") in _SUBCOMMAND_TYPES:
+            names.append(str(options[0].get("name")))
+            options = options[0].get("options") or []
+        return " ".join(names) in _CLAIMED_BY_ACKNOWLEDGEMENT
+    if data.get("type") == _COMPONENT:
+        return str(body.get("custom_id", "")).startswith(_PANEL_BUTTONS)
+    return False
 
 
 def bot_intents() -> discord.Intents:
@@ -47,9 +80,11 @@ def bot_intents() -> discord.Intents:
 
 
 def extension_names() -> list[str]:
-    """Every module in cogs/, loaded as a discord.py extension."""
+    """Every module in cogs/, loaded as a discord.py extension, but the private ones ("_…")."""
     return sorted(
-        f"{cogs.__name__}.{module.name}" for module in pkgutil.iter_modules(cogs.__path__)
+        f"{cogs.__name__}.{module.name}"
+        for module in pkgutil.iter_modules(cogs.__path__)
+        if not module.name.startswith("_")
     )
 
 
@@ -61,6 +96,53 @@ class Dependencies:
     session_factory: async_sessionmaker[AsyncSession]
     clock: Clock
     jobs: JobScheduler
+
+
+class InteractionClaims:
+    """Claims that arrive together share one transaction (a group commit): 500 clicks
+    in the same second are a few INSERTs on the way to their answers, not 500 commits
+    each queued behind the last while the 3 s deadline runs."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._session_factory = session_factory
+        self._clock = clock
+        self._pending: dict[int, asyncio.Future[bool]] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._pruned_at: datetime | None = None
+
+    async def claim(self, interaction_id: int) -> bool:
+        """True if this process is the first to take the interaction on."""
+        if interaction_id in self._pending:
+            return False  # delivered twice while the first delivery is being claimed
+        claimed = asyncio.get_running_loop().create_future()
+        self._pending[interaction_id] = claimed
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        return await asyncio.shield(claimed)
+
+    async def _write(self) -> None:
+        """Claim whatever is waiting, in one transaction, until nothing is."""
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                now = self._clock.now()
+                prune = self._pruned_at is None or now - self._pruned_at >= CLAIMS_PRUNED_EVERY
+                try:
+                    async with self._session_factory() as session:
+                        taken = await claim_interactions(session, list(batch), now, prune=prune)
+                except Exception as error:
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(error)
+                            future.exception()  # a waiter that gave up need not read it
+                    continue
+                if prune:
+                    self._pruned_at = now
+                for interaction_id, future in batch.items():
+                    if not future.done():
+                        future.set_result(interaction_id in taken)
+        finally:
+            self._writer = None
 
 
 class BalintBot(commands.Bot):
@@ -85,7 +167,7 @@ class BalintBot(commands.Bot):
         )
         self.deps = deps
         self._act_once_on_interactions()
-        pace_requests(self.http, SlidingWindowLimiter(REQUESTS_PER_SECOND))
+        self.pace = pace_requests(self.http, SlidingWindowLimiter(REQUESTS_PER_SECOND, WINDOW))
         # Set once Discord has been reconciled with the database after connecting.
         self.reconciled = asyncio.Event()
         self.groups = GroupService(deps.session_factory, deps.clock)
@@ -97,29 +179,52 @@ class BalintBot(commands.Bot):
             self, deps.session_factory, deps.clock, deps.jobs, self.silence, self.rooms
         )
         self.followups = FollowUpService(self, deps.session_factory, deps.clock, deps.jobs)
-        self.privacy = PrivacyService(deps.session_factory, deps.clock, deps.jobs, self.followups)
+        self.attendance = AttendanceService(deps.session_factory, deps.clock)
+        self.frame = FrameService(self, deps.session_factory, deps.clock, deps.jobs, self.sessions)
+        self.rounds = RoundService(self, deps.session_factory, deps.clock, deps.jobs, self.sessions)
+        self.privacy = PrivacyService(
+            deps.session_factory, deps.clock, deps.jobs, self.followups, self.frame
+        )
+        self.heartbeat: Heartbeat | None = None
+        if deps.settings.heartbeat_file is not None:
+            self._keep_heartbeat(Heartbeat(deps.settings.heartbeat_file, deps.clock))
+
+    def _keep_heartbeat(self, heartbeat: Heartbeat) -> None:
+        """The file follows the gateway: up on READY and RESUMED, down on every disconnect."""
+        self.heartbeat = heartbeat
+
+        async def up() -> None:
+            heartbeat.set_connected(True)
+
+        async def down() -> None:
+            heartbeat.set_connected(False)
+
+        self.add_listener(up, "on_ready")
+        self.add_listener(up, "on_resumed")
+        self.add_listener(down, "on_disconnect")
 
     def _act_once_on_interactions(self) -> None:
         """Claim each interaction in the database before acting on it: two processes run
         by mistake with one token and one database both receive it, and only the first
-        to claim it may answer; the other stays silent."""
+        to claim it may answer; the other stays silent. The phase changes are claimed by
+        their acknowledgement instead (`acknowledged_first`)."""
         act = self._connection.parsers["INTERACTION_CREATE"]
 
         def parse_interaction_create(data: Any) -> None:
+            if acknowledged_first(data):
+                act(data)
+                return
             task = asyncio.get_running_loop().create_task(self._act_if_claimed(act, data))
             self._claiming.add(task)
             task.add_done_callback(self._claiming.discard)
 
         self._claiming: set[asyncio.Task[None]] = set()
+        self._claims = InteractionClaims(self.deps.session_factory, self.deps.clock)
         self._connection.parsers["INTERACTION_CREATE"] = parse_interaction_create
 
     async def _act_if_claimed(self, act: Callable[[Any], None], data: Any) -> None:
         try:
-            async with self.session_factory() as session:
-                claimed = await asyncio.wait_for(
-                    claim_interaction(session, int(data["id"]), self.clock.now()),
-                    CLAIM_TIMEOUT,
-                )
+            claimed = await asyncio.wait_for(self._claims.claim(int(data["id"])), CLAIM_TIMEOUT)
         except Exception as error:
             if not database_unavailable(error):
                 raise
@@ -129,7 +234,7 @@ class BalintBot(commands.Bot):
         if claimed:
             act(data)
         else:
-            log.info("interaction %s is being handled by another process", data["id"])
+            log.info(HANDLED_ELSEWHERE, data["id"])
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:
@@ -148,6 +253,8 @@ class BalintBot(commands.Bot):
             await self.load_extension(name)
         await self._sync_commands()
         self.jobs.start()
+        if self.heartbeat is not None:
+            self.heartbeat.start()
 
     async def _sync_commands(self) -> None:
         guild_id = self.deps.settings.dev_guild_id
@@ -162,19 +269,38 @@ class BalintBot(commands.Bot):
 
     async def close(self) -> None:
         self.jobs.shutdown()
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         await super().close()
+
+
+class ShardedBalintBot(BalintBot, commands.AutoShardedBot):
+    """The bot holding some of the bot's shards (one connection each), run as one of
+    several processes on one database: Discord sends it only its shards' guilds."""
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        """discord.py says `ready` once, when every shard first is; a shard that later
+        identifies anew (its session lost, its guilds sent again) would go without the
+        reconciliation that follows `ready`, as an unsharded bot's new session does not."""
+        if self.is_ready():
+            self.dispatch("ready")
 
 
 def build_bot(settings: Settings, engine: AsyncEngine, clock: Clock | None = None) -> BalintBot:
     """The one place where the bot and its dependencies are put together."""
     clock = clock or SystemClock()
+    shards = settings.shards()
     deps = Dependencies(
         settings=settings,
         session_factory=create_session_factory(engine),
         clock=clock,
-        jobs=JobScheduler(clock),
+        jobs=JobScheduler(clock, shards),
     )
-    return BalintBot(deps)
+    if shards.count is None:
+        return BalintBot(deps)
+    return ShardedBalintBot(
+        deps, shard_count=shards.count, shard_ids=list(shards.ids or range(shards.count))
+    )
 
 
 async def run_bot(settings: Settings) -> None:

@@ -10,26 +10,28 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NoReturn
 
 import aiohttp
 import discord
-from alembic.util.exc import CommandError as AlembicCommandError
-from pydantic import ValidationError
 from sqlalchemy import text
 
 from bot.app import run_bot
-from bot.config import Settings
+from bot.clock import SystemClock
+from bot.config import Settings, SettingsError
 from bot.db import migrate
 from bot.db.engine import DatabaseConfigError, create_engine, parse_database_url
+from bot.health import judge, read_beat
 from bot.logs import withhold_content_from_logs
-from bot.permissions import REQUIRED_PERMISSIONS, required_permissions
+from bot.permissions import REQUIRED_PERMISSIONS, lacking, required_permissions
 
 TOKEN_HELP = (
     "set DISCORD_TOKEN in the environment or in a .env file; copy it from "
     "https://discord.com/developers/applications → your application → Bot → Reset Token"
 )
 
+UNREACHABLE = "check this machine's internet connection and https://discordstatus.com"
 
 # Waits between attempts to reach Discord at start-up: 5 s, doubling, at most 5 min.
 CONNECT_FIRST_DELAY = 5
@@ -54,14 +56,10 @@ def application_id_from_token(token: str) -> int:
 
 def load_settings() -> Settings:
     try:
-        return Settings()
-    except ValidationError as error:
-        # Name the setting and the problem, never the value: it could be the token.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
-            for e in error.errors(include_input=False)
-        )
-        raise CliError(f"The settings are not valid ({problems}).") from None
+        return Settings.load()
+    except SettingsError as error:
+        # Names the setting and the problem, never the value: it could be the token.
+        raise CliError(f"The settings are not valid ({error}).") from None
 
 
 def require_token(settings: Settings) -> str:
@@ -77,6 +75,9 @@ def describe_database_error(error: BaseException, database_url: str) -> str:
     url = parse_database_url(database_url)
     where = url.render_as_string(hide_password=True)
     detail = str(getattr(error, "orig", None) or error).lower()
+    # Imported here: only a failed migration needs it, and Alembic weighs on the process.
+    from alembic.util.exc import CommandError as AlembicCommandError
+
     if isinstance(error, AlembicCommandError):
         if "can't locate revision" in detail or "no such revision" in detail:
             return (
@@ -108,7 +109,7 @@ def describe_database_error(error: BaseException, database_url: str) -> str:
 def _with_database_errors(database_url: str, action: str) -> None:
     try:
         if action == "upgrade":
-            migrate.upgrade(database_url)
+            migrate.upgrade_if_behind(database_url)
     except DatabaseConfigError as error:
         raise CliError(str(error)) from None
     except Exception as error:  # database drivers raise many types; all mean the same here
@@ -154,7 +155,7 @@ def cmd_run(settings: Settings) -> int:
             time.sleep(delay)
     raise CliError(
         f"Cannot reach Discord after {attempts} attempt{'s' if attempts > 1 else ''}; "
-        "check this machine's internet connection and https://discordstatus.com."
+        f"{UNREACHABLE}."
     )
 
 
@@ -205,11 +206,91 @@ def cmd_invite_url(settings: Settings, client_id: int | None) -> int:
     return 0
 
 
-def cmd_check(settings: Settings) -> int:
-    problems: list[str] = []
+# How long `check` waits for Discord's answers before calling it unreachable.
+DISCORD_CHECK_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class ServerPermissions:
+    """One server the bot is in and the required permissions its roles lack there."""
+
+    name: str
+    id: int
+    missing: list[str]
+
+
+@dataclass(frozen=True)
+class DiscordView:
+    """What Discord itself says about the bot: who it is and what it may do where."""
+
+    bot_name: str
+    application_id: int
+    servers: list[ServerPermissions]
+
+
+def missing_permissions(granted: discord.Permissions, owner: bool) -> list[str]:
+    """The labels of the required permissions that `granted` lacks (none for owner/admin)."""
+    if owner or granted.administrator:
+        return []
+    return [p.label for p in lacking(granted)]
+
+
+async def ask_discord(token: str) -> DiscordView:
+    """Log in over REST only (no gateway) and read the bot's user, application and servers.
+
+    GET /users/@me/guilds gives the bot's server-wide permissions in each server (its roles
+    combined, channel overwrites aside), which is what the invite grants or an admin edits.
+    """
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
     try:
-        application_id = application_id_from_token(require_token(settings))
-        print(f"ok   DISCORD_TOKEN is set (application {application_id})")
+        async with asyncio.timeout(DISCORD_CHECK_TIMEOUT):
+            me = await http.static_login(token)
+            application = await http.application_info()
+            servers: list[ServerPermissions] = []
+            after: int | None = None
+            while True:
+                page = await http.get_guilds(200, after=after, with_counts=False)
+                for guild in page:
+                    granted = discord.Permissions(int(guild.get("permissions", 0)))
+                    servers.append(ServerPermissions(
+                        guild["name"], int(guild["id"]),
+                        missing_permissions(granted, bool(guild.get("owner"))),
+                    ))
+                if len(page) < 200:
+                    break
+                after = int(page[-1]["id"])
+    except discord.LoginFailure:
+        raise CliError(f"Discord refused the token; {TOKEN_HELP}.") from None
+    except (TimeoutError, aiohttp.ClientError, OSError, discord.DiscordServerError):
+        raise CliError(f"Cannot reach Discord; {UNREACHABLE}.") from None
+    except discord.HTTPException as error:
+        raise CliError(f"Discord answered {error.status} to the check ({error.text}).") from None
+    finally:
+        await http.close()
+    return DiscordView(me["username"], int(application["id"]), servers)
+
+
+def permissions_table(servers: list[ServerPermissions]) -> list[str]:
+    """One row per server: its name and id, then "ok" or what to grant."""
+    rows = [("Server", "Id", "Permissions")] + [
+        (s.name, str(s.id), "ok" if not s.missing else "missing " + ", ".join(s.missing))
+        for s in servers
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    return [f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip() for row in rows]
+
+
+def cmd_check(settings: Settings) -> int:
+    """Every problem is one sentence on stderr; what is fine goes to stdout."""
+    problems: list[str] = []
+    view: DiscordView | None = None
+    try:
+        token = require_token(settings)
+        view = asyncio.run(ask_discord(token))
+        print(
+            f"ok   Discord accepts the token: bot {view.bot_name}, "
+            f"application {view.application_id}"
+        )
     except CliError as error:
         problems.append(str(error))
     try:
@@ -221,9 +302,41 @@ def cmd_check(settings: Settings) -> int:
         problems.append(str(error))
     except Exception as error:
         problems.append(describe_database_error(error, settings.database_url))
+    if view is not None:
+        if not view.servers:
+            print("\nThe bot is in no server yet; add it with `balint-bot invite-url`.")
+        else:
+            print()
+            print("\n".join(permissions_table(view.servers)))
+        lacking = [s.name for s in view.servers if s.missing]
+        if lacking:
+            problems.append(
+                f"The bot lacks permissions in {', '.join(lacking)}; grant them to its role "
+                "(Server Settings → Roles) or add it again with `balint-bot invite-url`."
+            )
     for problem in problems:
-        print(f"FAIL {problem}")
+        print(f"balint-bot: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def cmd_health(settings: Settings) -> int:
+    """For a container's health check: 0 when the bot's heartbeat is fresh and connected."""
+    path = settings.heartbeat_file
+    if path is None:
+        raise CliError(
+            "HEARTBEAT_FILE is not set; give the bot and this command the same file path."
+        )
+    try:
+        beat = read_beat(path)
+    except (OSError, ValueError, KeyError):
+        raise CliError(
+            f"No heartbeat in {path}; is the bot running with HEARTBEAT_FILE set?"
+        ) from None
+    problem = judge(beat, SystemClock().now())
+    if problem is not None:
+        raise CliError(problem)
+    print(f"ok   connected to Discord (heartbeat at {beat.at.isoformat(timespec='seconds')})")
+    return 0
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -268,7 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument(
         "--client-id", type=application_id, help="the application id (default: from the token)"
     )
-    commands.add_parser("check", help="check the settings and the database")
+    commands.add_parser(
+        "check", help="ask Discord about the token and permissions; check the database"
+    )
+    commands.add_parser(
+        "health", help="exit 0 if the running bot is connected to Discord (for health checks)"
+    )
     return parser
 
 
@@ -288,10 +406,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_db(settings, args)
         if args.command == "invite-url":
             return cmd_invite_url(settings, args.client_id)
+        if args.command == "health":
+            return cmd_health(settings)
         return cmd_check(settings)
     except CliError as error:
         print(f"balint-bot: {error}", file=sys.stderr)
-        return 2
+        # A health check reads 1 as "unhealthy"; other commands keep 2 for "cannot run".
+        return 1 if args.command == "health" else 2
 
 
 if __name__ == "__main__":

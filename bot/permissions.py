@@ -93,6 +93,11 @@ def required_permissions() -> discord.Permissions:
     return discord.Permissions(**{permission.flag: True for permission in REQUIRED_PERMISSIONS})
 
 
+def lacking(granted: discord.Permissions) -> list[RequiredPermission]:
+    """The required permissions `granted` does not hold (administrator not implied)."""
+    return [p for p in REQUIRED_PERMISSIONS if not getattr(granted, p.flag)]
+
+
 def describe_missing(missing_flags: list[str]) -> str:
     """One sentence naming what to grant and why, for a leader to act on.
 

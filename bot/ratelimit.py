@@ -1,56 +1,320 @@
-"""Keeping under Discord's global rate limit instead of running into it.
+"""Keeping under Discord's global rate limit instead of running into it, people first.
 
 Discord allows a bot about 50 requests a second across all routes (interaction
 callbacks and webhooks aside). discord.py only reacts to a 429 after the fact and
 gives up after five tries, and every 429 counts towards the 10,000 invalid
 requests in 10 minutes that get a bot's IP banned. So the bot paces itself.
+
+When the budget is short, who waits matters: a leader's click must not queue
+behind a thousand reminders or a start-up check of every server. Each request
+carries the priority of the work it belongs to (a context variable, inherited by
+the tasks that work starts), and a freed slot goes to the most urgent waiter.
+
+The budget is taken where Discord counts it: as the request leaves (an aiohttp trace
+hook), after discord.py has waited out the route's own bucket and before each retry.
+Taken earlier, a slot would be spent on a request then parked for seconds behind a
+per-route bucket (10 moves per 10 s in a server), and the slot wasted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import heapq
+import itertools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import discord
+from yarl import URL
 
 # Interaction responses and follow-ups are not counted by Discord's global limit.
 EXEMPT_PREFIXES = ("/interactions/", "/webhooks/")
-REQUESTS_PER_SECOND = 45
+# Discord's global limit: 50 requests a second (docs, "Rate Limits"), counted in windows
+# of its own. Requests that leave within a few milliseconds of each other may arrive
+# in another order, so the bot's window is a little wider than Discord's second.
+REQUESTS_PER_SECOND = 50
+WINDOW = 1.03
+# Each global 429 (Discord counting differently from us) widens the window this much;
+# every full window's worth of grants without one narrows it back by a fifth of that.
+WIDEN_ON_429 = 0.05
+NARROW_AFTER_CALM = 0.01
+MAX_WINDOW = 1.5
+
+
+class Priority(enum.IntEnum):
+    """Whose work a request is for; lower goes first."""
+
+    PEOPLE = 0  # commands, clicks, voice changes, the live meeting's cues
+    TIMED = 1  # reminders and follow-up prompts: due at a minute, not a millisecond
+    BACKGROUND = 2  # start-up checks, planning, syncing, retention
+
+
+# Unmarked work (gateway events, interactions) is someone's action: served first.
+work_priority: ContextVar[Priority] = ContextVar("work_priority", default=Priority.PEOPLE)
+
+
+@contextmanager
+def priority(level: Priority) -> Iterator[None]:
+    """Run a block (and the tasks it starts) at `level`."""
+    token = work_priority.set(level)
+    try:
+        yield
+    finally:
+        work_priority.reset(token)
 
 
 class SlidingWindowLimiter:
-    """At most `limit` acquisitions in any `window` seconds, granted in arrival order."""
+    """At most `limit` grants in any `window` seconds; waiters served by priority, then
+    arrival. Nobody holds a lock while waiting: one timer hands out each freed slot."""
 
     def __init__(self, limit: int, window: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._limit = limit
-        self._window = window
+        self._window = self._base_window = window
+        self._calm = 0  # grants since the last global 429
         self._clock = clock
         self._granted: deque[float] = deque()
-        self._lock = asyncio.Lock()
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._paused_until = 0.0
 
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = self._clock()
-                while self._granted and self._granted[0] <= now - self._window:
-                    self._granted.popleft()
-                if len(self._granted) < self._limit:
-                    self._granted.append(now)
-                    return
-                await asyncio.sleep(self._granted[0] + self._window - now)
+    @property
+    def rate(self) -> float:
+        """Grants per second at the current pace."""
+        return self._limit / self._window
+
+    def waiting(self) -> int:
+        """Requests queued for a slot (for benchmarks and the leader's progress note)."""
+        return sum(1 for _, _, future in self._waiting if not future.done())
+
+    def expected_wait(self) -> float:
+        """Seconds a request queued now would wait, at the current pace."""
+        return max(self._paused_until - self._clock(), 0.0) + self.waiting() / self.rate
+
+    def slow_down(self, retry_after: float) -> None:
+        """Discord answered a global 429: grant nothing for `retry_after` seconds, then
+        go on at a slightly slower pace (our count and Discord's disagree)."""
+        self._paused_until = max(self._paused_until, self._clock() + retry_after)
+        self._window = min(self._window + WIDEN_ON_429, MAX_WINDOW)
+        self._calm = 0
+
+    def _grant(self) -> None:
+        self._granted.append(self._clock())
+        self._calm += 1
+        if self._calm >= self._limit and self._window > self._base_window:
+            self._calm = 0
+            self._window = max(self._window - NARROW_AFTER_CALM, self._base_window)
+
+    async def acquire(self, level: Priority | None = None) -> None:
+        if not self._waiting and self._has_room():
+            self._grant()
+            return
+        rank = work_priority.get() if level is None else level
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (rank, next(self._arrivals), future))
+        self._hand_out()
+        await future
+
+    def _has_room(self) -> bool:
+        now = self._clock()
+        if now < self._paused_until:
+            return False
+        while self._granted and self._granted[0] <= now - self._window:
+            self._granted.popleft()
+        return len(self._granted) < self._limit
+
+    def _hand_out(self) -> None:
+        """Grant freed slots to the most urgent waiters; wake again when the next frees."""
+        while self._waiting and self._has_room():
+            _, _, future = heapq.heappop(self._waiting)
+            if not future.done():  # a cancelled waiter gives its place up
+                self._grant()
+                future.set_result(None)
+        while self._waiting and self._waiting[0][2].done():
+            heapq.heappop(self._waiting)
+        if self._waiting and self._timer is None:
+            now = self._clock()
+            delay = self._paused_until - now
+            if self._granted and len(self._granted) >= self._limit:
+                delay = max(delay, self._granted[0] + self._window - now)
+            self._timer = asyncio.get_running_loop().call_later(max(delay, 0), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._hand_out()
 
 
-def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) -> None:
-    """Make every counted REST request of this client wait for the limiter first."""
+@dataclass(eq=False)  # each request is itself, whatever its route
+class _Ticket:
+    """One REST request of the bot, from the call until its answer."""
+
+    bucket: str
+
+
+@dataclass
+class _Bucket:
+    """What Discord last said about one per-route bucket (X-RateLimit-* headers)."""
+
+    limit: int = 1
+    per: float = 0.0  # the longest Reset-After seen: the bucket's window
+    refills_at: float = 0.0  # when an exhausted bucket (Remaining 0, or a 429) refills
+    pending: list[_Ticket] = field(default_factory=list)
+
+
+class Watch:
+    """The requests one piece of work (a phase change) made, to tell its waiting."""
+
+    def __init__(self, pace: DiscordPace) -> None:
+        self._pace = pace
+        self.tickets: list[_Ticket] = []
+
+    def waiting_on_discord(self) -> bool:
+        """Whether some of its requests are still unanswered (queued, or on the wire)."""
+        return any(self._pace.is_pending(t) for t in self.tickets)
+
+    def expected_wait(self) -> float:
+        """Seconds until the slowest of its unanswered requests is likely sent."""
+        return max((self._pace.expected_wait(t) for t in self.tickets), default=0.0)
+
+
+_watch: ContextVar[Watch | None] = ContextVar("_watch", default=None)
+
+
+class DiscordPace:
+    """The bot's side of Discord's rate limits: the global limiter, fed by the answers'
+    headers, and an estimate of how long a request still waits."""
+
+    def __init__(self, limiter: SlidingWindowLimiter,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limiter = limiter
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self.global_429s = 0
+        self.route_429s = 0
+
+    @contextmanager
+    def watch(self) -> Iterator[Watch]:
+        """Follow the requests made in this block (and the tasks it starts)."""
+        watch = Watch(self)
+        token = _watch.set(watch)
+        try:
+            yield watch
+        finally:
+            _watch.reset(token)
+
+    def is_pending(self, ticket: _Ticket) -> bool:
+        bucket = self._buckets.get(ticket.bucket)
+        return bucket is not None and ticket in bucket.pending
+
+    def expected_wait(self, ticket: _Ticket) -> float:
+        """The route's bucket (its refill, then one window per full bucket ahead), then
+        the global queue."""
+        bucket = self._buckets.get(ticket.bucket)
+        if bucket is None or ticket not in bucket.pending:
+            return 0.0
+        ahead = bucket.pending.index(ticket)
+        refill = max(bucket.refills_at - self._clock(), 0.0)
+        return refill + (ahead // bucket.limit) * bucket.per + self.limiter.expected_wait()
+
+    @contextmanager
+    def _following(self, bucket_key: str) -> Iterator[None]:
+        ticket = _Ticket(bucket_key)
+        bucket = self._buckets.setdefault(bucket_key, _Bucket())
+        bucket.pending.append(ticket)
+        watch = _watch.get()
+        if watch is not None:
+            watch.tickets.append(ticket)
+        try:
+            yield
+        finally:
+            bucket.pending.remove(ticket)
+
+    def heard(self, bucket_key: str, status: int, headers: Any,
+              retry_after: float | None = None) -> None:
+        """Learn from an answer's headers: the bucket's size and refill, a global 429
+        (`retry_after`: the body's exact figure; the header is rounded up to seconds)."""
+        now = self._clock()
+        if is_global_429(status, headers):
+            self.global_429s += 1
+            self.limiter.slow_down(retry_after or _seconds(headers.get("Retry-After"), 1.0))
+            return
+        bucket = self._buckets.get(bucket_key)
+        if bucket is None:
+            return
+        reset_after = _seconds(headers.get("X-RateLimit-Reset-After"), 0.0)
+        if "X-RateLimit-Limit" in headers:
+            bucket.limit = max(int(headers["X-RateLimit-Limit"]), 1)
+            bucket.per = max(bucket.per, reset_after)
+        if status == 429:
+            self.route_429s += 1
+            bucket.refills_at = now + (reset_after or _seconds(headers.get("Retry-After"), 1.0))
+        elif headers.get("X-RateLimit-Remaining") == "0":
+            bucket.refills_at = now + reset_after
+
+
+def is_global_429(status: int, headers: Any) -> bool:
+    return status == 429 and bool(headers.get("X-RateLimit-Global")
+                                  or headers.get("X-RateLimit-Scope") == "global")
+
+
+def _seconds(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+_bucket_key: ContextVar[str] = ContextVar("_bucket_key", default="")
+
+
+def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) -> DiscordPace:
+    """Make every counted REST request of this client wait for the limiter as it leaves
+    (retries included), and learn from every answer. Call before the client logs in."""
+    pace = DiscordPace(limiter)
     send: Callable[..., Awaitable[Any]] = http.request
 
-    async def paced(route: discord.http.Route, **kwargs: Any) -> Any:
-        if not route.path.startswith(EXEMPT_PREFIXES):
-            await limiter.acquire()
-        return await send(route, **kwargs)
+    async def followed(route: discord.http.Route, **kwargs: Any) -> Any:
+        key = f"{route.key}:{route.major_parameters}"
+        token = _bucket_key.set(key)
+        try:
+            with pace._following(key):
+                return await send(route, **kwargs)
+        finally:
+            _bucket_key.reset(token)
 
-    setattr(http, "request", paced)  # noqa: B010 - an instance attribute, by design
+    def counted(url: URL) -> bool:
+        api = URL(discord.http.Route.BASE).path
+        path = url.path
+        return path.startswith(api + "/") and not path[len(api):].startswith(EXEMPT_PREFIXES)
+
+    async def leaving(_: aiohttp.ClientSession, __: SimpleNamespace,
+                      params: aiohttp.TraceRequestStartParams) -> None:
+        if counted(params.url):
+            await limiter.acquire()
+
+    async def answered(_: aiohttp.ClientSession, __: SimpleNamespace,
+                       params: aiohttp.TraceRequestEndParams) -> None:
+        if not counted(params.url):
+            return
+        response, retry_after = params.response, None
+        if is_global_429(response.status, response.headers):
+            # Read here (aiohttp keeps the body for discord.py): the exact pause.
+            with suppress(aiohttp.ClientError, ValueError, KeyError, TypeError):
+                retry_after = float((await response.json(content_type=None))["retry_after"])
+        pace.heard(_bucket_key.get(), response.status, response.headers, retry_after)
+
+    trace = http.http_trace or aiohttp.TraceConfig()
+    trace.on_request_start.append(leaving)
+    trace.on_request_end.append(answered)
+    http.http_trace = trace
+    setattr(http, "request", followed)  # noqa: B010 - an instance attribute, by design
+    return pace

@@ -12,7 +12,7 @@ from bot import messages
 from bot.db.engine import database_unavailable
 from bot.errors import UserFacingError
 from bot.permissions import describe_missing
-from bot.replies import reply_ephemeral
+from bot.replies import ALREADY_ACKNOWLEDGED, HANDLED_ELSEWHERE, reply_ephemeral
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class ErrorHandler(commands.Cog):
     ) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
         original = getattr(error, "original", error)
+        if isinstance(original, discord.HTTPException) and original.code == ALREADY_ACKNOWLEDGED:
+            # Claimed by its acknowledgement (bot/app.py), and another process answered.
+            log.info(HANDLED_ELSEWHERE, interaction.id)
+            return
         expected = (UserFacingError, app_commands.CheckFailure, app_commands.TransformerError)
         if database_unavailable(original):
             log.warning("command /%s could not reach the database", command)
@@ -64,7 +68,10 @@ class ErrorHandler(commands.Cog):
             )
         try:
             await reply_ephemeral(interaction, error_message(error))
-        except discord.HTTPException:
+        except discord.HTTPException as failed:
+            if failed.code == ALREADY_ACKNOWLEDGED:
+                log.info(HANDLED_ELSEWHERE, interaction.id)
+                return
             log.warning("could not tell the user that /%s failed", command)
 
 

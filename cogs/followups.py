@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import discord
 from discord import app_commands
@@ -18,9 +18,11 @@ from discord.ext import commands
 
 from bot.app import BalintBot
 from bot.db import queries
+from bot.db.engine import database_unavailable
 from bot.db.models import CaseStatus
 from bot.domain.identifiers import human_summary, scan
 from bot.domain.input_checks import database_id
+from bot.embeds import DESCRIPTION, clip
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral
 from bot.services.access import (
@@ -28,17 +30,12 @@ from bot.services.access import (
     group_led_by_caller,
 )
 from bot.services.followups import MAX_TEXT, Saved, SyncResult, meeting_date
+from cogs._shared import PersistentButton, bot_of
 
 log = logging.getLogger(__name__)
 
 NEW, EDIT = "new", "edit"
 MAX_QUOTED = 5
-
-
-def _bot(interaction: discord.Interaction) -> BalintBot:
-    bot = interaction.client
-    assert isinstance(bot, BalintBot)
-    return bot
 
 
 def _id_option(value: str, what: str) -> int:
@@ -98,11 +95,11 @@ async def submit(
     anyway: bool = False,
 ) -> None:
     """Nudge if the text looks identifying; otherwise save it first, then post it."""
-    bot = _bot(interaction)
+    bot = bot_of(interaction)
     findings = [] if anyway else scan(text)
     if findings:
         quoted = ", ".join(f"“{text[f.start : f.end][:40]}”" for f in findings[:MAX_QUOTED])
-        embed = discord.Embed(title="Your follow-up", description=text[:4096])
+        embed = discord.Embed(title="Your follow-up", description=clip(text, DESCRIPTION))
         await interaction.response.send_message(
             f"Before I post it: this seems to contain {human_summary(findings)} ({quoted}). "
             "Patients stay disguised in follow-ups too. **Edit** it, or **Post anyway** if "
@@ -112,15 +109,22 @@ async def submit(
             ephemeral=True,
         )
         return
-    if kind == NEW:
-        followup, stored = await bot.followups.write(target, interaction.user.id, text, key)
-        if not stored:
-            if key != str(interaction.id):  # "Post anyway" pressed a second time.
-                await reply_ephemeral(interaction, "This follow-up is already saved.")
-            return  # Otherwise the same submission arrived twice: its first delivery answers.
-    else:
-        await bot.followups.edit(target, interaction.user.id, text)
-        followup, _ = await bot.followups.own_followup(target, interaction.user.id)
+    try:
+        if kind == NEW:
+            followup, stored = await bot.followups.write(target, interaction.user.id, text, key)
+            if not stored:
+                if key != str(interaction.id):  # "Post anyway" pressed a second time.
+                    await reply_ephemeral(interaction, "This follow-up is already saved.")
+                return  # Otherwise the same submission arrived twice: its first delivery answers.
+        else:
+            await bot.followups.edit(target, interaction.user.id, text)
+            followup, _ = await bot.followups.own_followup(target, interaction.user.id)
+    except Exception as error:
+        if not database_unavailable(error):
+            raise
+        log.warning("a follow-up could not be saved: the database is unavailable")
+        await hand_back(interaction, text)
+        return
     try:
         await interaction.response.defer(ephemeral=True, thinking=True)
     except discord.HTTPException as error:
@@ -129,6 +133,18 @@ async def submit(
     saved = await bot.followups.publish(followup.id)
     if interaction.response.is_done():
         await interaction.followup.send(_saved_text(saved, edited=kind == EDIT), ephemeral=True)
+
+
+async def hand_back(interaction: discord.Interaction, text: str) -> None:
+    """Give the author their unsaved text back, word for word, seen by them alone: it was
+    never stored, so this private answer is the only copy."""
+    await interaction.response.send_message(
+        "I can't reach my records right now, so your follow-up is **not saved**. Here it is, "
+        "word for word: copy it and send it again in a moment.",
+        embed=discord.Embed(title="Your follow-up (not saved)", description=text),
+        ephemeral=True,
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
 
 
 def _saved_text(saved: Saved, *, edited: bool) -> str:
@@ -142,34 +158,18 @@ def _saved_text(saved: Saved, *, edited: bool) -> str:
     )
 
 
-class WriteButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"followup:write:(?P<case>\d+)",
-):
+class WriteButton(PersistentButton, template=r"followup:write:(?P<case>\d+)"):
     """ "Write follow-up" on a prompt DM: opens the modal, even after a restart."""
 
     def __init__(self, case_id: int) -> None:
         super().__init__(
-            discord.ui.Button(
-                label="Write follow-up",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"followup:write:{case_id}",
-            )
+            f"followup:write:{case_id}", "Write follow-up", discord.ButtonStyle.primary
         )
         self.case_id = case_id
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[discord.ui.View],
-        match: re.Match[str],
-    ) -> WriteButton:
-        return cls(database_id(match["case"]) or 0)
-
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            case, _ = await _bot(interaction).followups.writable_case(
+            case, _ = await bot_of(interaction).followups.writable_case(
                 self.case_id, interaction.user.id
             )
         except UserFacingError as error:
@@ -185,7 +185,7 @@ def write_view(case_id: int) -> discord.ui.View:
 
 
 class NudgeButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    PersistentButton,
     template=r"followup:nudge:(?P<action>revise|post):(?P<kind>new|edit):(?P<target>\d+):(?P<key>\d+)",
 ):
     """The nudge's choice: edit the text again, or post it as it is."""
@@ -194,13 +194,9 @@ class NudgeButton(
 
     def __init__(self, action: str, kind: str, target: int, key: str) -> None:
         super().__init__(
-            discord.ui.Button(
-                label=self.LABELS[action],
-                style=discord.ButtonStyle.primary
-                if action == "revise"
-                else discord.ButtonStyle.secondary,
-                custom_id=f"followup:nudge:{action}:{kind}:{target}:{key}",
-            )
+            f"followup:nudge:{action}:{kind}:{target}:{key}",
+            self.LABELS[action],
+            discord.ButtonStyle.primary if action == "revise" else discord.ButtonStyle.secondary,
         )
         self.action, self.kind, self.target, self.key = action, kind, target, key
 
@@ -210,7 +206,7 @@ class NudgeButton(
         interaction: discord.Interaction,
         item: discord.ui.Item[discord.ui.View],
         match: re.Match[str],
-    ) -> NudgeButton:
+    ) -> Self:
         return cls(
             match["action"], match["kind"], database_id(match["target"]) or 0, match["key"]
         )
@@ -235,7 +231,7 @@ class NudgeButton(
             await _report(interaction, error)
 
     async def _label(self, interaction: discord.Interaction) -> str:
-        followups = _bot(interaction).followups
+        followups = bot_of(interaction).followups
         if self.kind == NEW:
             case, _ = await followups.writable_case(self.target, interaction.user.id)
         else:

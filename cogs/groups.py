@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,8 +13,8 @@ from bot.app import BalintBot
 from bot.db import queries
 from bot.db.models import Group, MemberRole, Membership, MembershipStatus
 from bot.domain.group_settings import GroupSettings
-from bot.domain.input_checks import database_id
 from bot.domain.phases import Phase, PhaseError, PhaseTemplate, phase_named
+from bot.embeds import DESCRIPTION, add_lines, clip
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
 from bot.services.access import (
@@ -27,6 +26,7 @@ from bot.services.access import (
     resolve_group,
 )
 from bot.services.groups import AdoptedChannels, GroupSummary
+from cogs._shared import PersistentButton, bot_of
 
 ROLE_NAMES = {
     MemberRole.LEADER: "leader",
@@ -42,35 +42,22 @@ STATUS_NAMES = {
 
 
 class AgreementButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"agreement:(?P<membership>\d+):(?P<answer>accept|decline)",
+    PersistentButton, template=r"agreement:(?P<membership>\d+):(?P<answer>accept|decline)"
 ):
     """Accept / Decline on the agreement DM; works after restarts (state in custom_id)."""
 
     def __init__(self, membership_id: int, answer: str) -> None:
         accept = answer == "accept"
         super().__init__(
-            discord.ui.Button(
-                label="Accept" if accept else "Decline",
-                style=discord.ButtonStyle.success if accept else discord.ButtonStyle.secondary,
-                custom_id=f"agreement:{membership_id}:{answer}",
-            )
+            f"agreement:{membership_id}:{answer}",
+            "Accept" if accept else "Decline",
+            discord.ButtonStyle.success if accept else discord.ButtonStyle.secondary,
         )
         self.membership_id = membership_id
         self.answer = answer
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[discord.ui.View],
-        match: re.Match[str],
-    ) -> AgreementButton:
-        return cls(database_id(match["membership"]) or 0, match["answer"])
-
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot = interaction.client
-        assert isinstance(bot, BalintBot)
+        bot = bot_of(interaction)
         async with bot.session_factory() as session:
             membership = await session.get(Membership, self.membership_id)
             group = await session.get(Group, membership.group_id) if membership else None
@@ -115,7 +102,8 @@ def agreement_embed(group: Group, inviter: str | None) -> discord.Embed:
         else f"The agreement of the Balint group **{group.name}**."
     )
     embed = discord.Embed(
-        title=f"{group.name}: group agreement", description=f"{intro}\n\n{group.agreement_text}"
+        title=f"{group.name}: group agreement",
+        description=clip(f"{intro}\n\n{group.agreement_text}", DESCRIPTION),
     )
     embed.set_footer(text="Accept to see the group's channels and join its meetings.")
     return embed
@@ -129,10 +117,12 @@ def render_summary(summary: GroupSummary, guild: discord.Guild) -> discord.Embed
         for m in summary.memberships
         if m.role != MemberRole.MEMBER and m.status == MembershipStatus.ACTIVE
     ]
-    embed.add_field(
-        name="Leaders",
-        value=", ".join(f"<@{m.user_id}> ({ROLE_NAMES[m.role]})" for m in leaders) or "none",
-        inline=False,
+    add_lines(
+        embed,
+        "Leaders",
+        [f"<@{m.user_id}> ({ROLE_NAMES[m.role]})" for m in leaders],
+        empty="none",
+        separator=", ",
     )
     members = [
         m
@@ -140,15 +130,16 @@ def render_summary(summary: GroupSummary, guild: discord.Guild) -> discord.Embed
         if m.role == MemberRole.MEMBER
         and m.status in (MembershipStatus.ACTIVE, MembershipStatus.INVITED)
     ]
-    embed.add_field(
-        name=f"Members ({len(members)})",
-        value="\n".join(
+    add_lines(
+        embed,
+        f"Members ({len(members)})",
+        [
             f"<@{m.user_id}>: {STATUS_NAMES[m.status]}"
             + (f" {timestamp(m.agreement_accepted_at, 'd')}" if m.agreement_accepted_at else "")
             for m in members
-        )
-        or "nobody yet: add members with `/group add`",
-        inline=False,
+        ],
+        empty="nobody yet: add members with `/group add`",
+        chunks=3,  # about 60 members; with the other fields still within 6,000 in all
     )
     live = summary.live_meeting
     if live is not None and live.started_at is not None:
@@ -296,7 +287,9 @@ class GroupCommands(commands.GroupCog, group_name="group"):
         )
 
     @app_commands.command(name="remove")
-    @app_commands.describe(member="The person to remove", group="The group")
+    @app_commands.describe(
+        member="The person to remove", group="The group (default: the group of this channel)"
+    )
     async def remove(
         self, interaction: discord.Interaction, member: discord.User, group: str | None = None
     ) -> None:
@@ -322,7 +315,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
         )
 
     @app_commands.command(name="agreement")
-    @app_commands.describe(group="The group whose agreement to read")
+    @app_commands.describe(group="The group whose agreement to read (default: this channel's)")
     async def agreement(self, interaction: discord.Interaction, group: str | None = None) -> None:
         """Read the group's agreement, and accept it if you were invited."""
         found = await self._group(interaction, group)
@@ -338,7 +331,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
         await interaction.response.send_message(embed=agreement_embed(found, None), ephemeral=True)
 
     @app_commands.command(name="agreement-edit")
-    @app_commands.describe(group="The group whose agreement to change")
+    @app_commands.describe(group="The group whose agreement to change (default: this channel's)")
     async def agreement_edit(
         self, interaction: discord.Interaction, group: str | None = None
     ) -> None:
@@ -350,20 +343,22 @@ class GroupCommands(commands.GroupCog, group_name="group"):
         await interaction.response.send_modal(AgreementModal(self.bot, found))
 
     @app_commands.command(name="info")
-    @app_commands.describe(group="The group")
+    @app_commands.describe(group="The group (default: the group of this channel)")
     async def info(self, interaction: discord.Interaction, group: str | None = None) -> None:
         """Members, leaders, agreement status, the next meeting and the room."""
         assert interaction.guild is not None
         found = await self._group(interaction, group)
-        async with self.bot.session_factory() as session:
-            membership = await queries.membership(session, found.id, interaction.user.id)
+        # The caller's membership is among the summary's: one read serves both.
+        summary = await self.bot.groups.summary(found)
+        membership = next(
+            (m for m in summary.memberships if m.user_id == interaction.user.id), None
+        )
         is_admin = (
             isinstance(interaction.user, discord.Member)
             and interaction.user.guild_permissions.manage_guild
         )
         if not is_admin and (membership is None or membership.status != MembershipStatus.ACTIVE):
             raise UserFacingError(f"Only members of **{found.name}** can see who is in it.")
-        summary = await self.bot.groups.summary(found)
         await interaction.response.send_message(
             embed=render_summary(summary, interaction.guild), ephemeral=True
         )
@@ -397,7 +392,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
         title="The name the panel shows for it",
         minutes="Its planned length in minutes",
         cases="How many cases a meeting has (1 to 4)",
-        group="The group",
+        group="The group (default: the group of this channel)",
     )
     async def phases(
         self,
@@ -467,7 +462,7 @@ class GroupCommands(commands.GroupCog, group_name="group"):
         return_to_lobby="Move members back to the lobby when the meeting ends",
         listening_mode="Only the presenter and leaders may speak during the presentation",
         auto_advance="Move to the next phase by itself when a phase's time is up",
-        group="The group",
+        group="The group (default: the group of this channel)",
     )
     async def settings(
         self,

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import re
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.app import BalintBot
-from bot.domain.input_checks import database_id
 from bot.replies import reply_ephemeral
+from cogs._shared import PersistentButton, bot_of
 
 
 def export_file(data: dict[str, object]) -> discord.File:
@@ -20,32 +19,18 @@ def export_file(data: dict[str, object]) -> discord.File:
     return discord.File(io.BytesIO(payload), filename="balint-bot-my-data.json")
 
 
-class EraseButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"privacy:(?P<answer>erase|keep):(?P<user>\d+)",
-):
+class EraseButton(PersistentButton, template=r"privacy:(?P<answer>erase|keep):(?P<user>\d+)"):
     """The confirmation of `/privacy delete`; only the person who asked can press it."""
 
     def __init__(self, answer: str, user_id: int) -> None:
         erase = answer == "erase"
         super().__init__(
-            discord.ui.Button(
-                label="Delete my data" if erase else "Cancel",
-                style=discord.ButtonStyle.danger if erase else discord.ButtonStyle.secondary,
-                custom_id=f"privacy:{answer}:{user_id}",
-            )
+            f"privacy:{answer}:{user_id}",
+            "Delete my data" if erase else "Cancel",
+            discord.ButtonStyle.danger if erase else discord.ButtonStyle.secondary,
         )
         self.answer = answer
         self.user_id = user_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[discord.ui.View],
-        match: re.Match[str],
-    ) -> EraseButton:
-        return cls(match["answer"], database_id(match["user"]) or 0)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         if interaction.user.id != self.user_id:
@@ -56,8 +41,7 @@ class EraseButton(
                 content="Nothing was deleted.", view=None, embed=None
             )
             return
-        bot = interaction.client
-        assert isinstance(bot, BalintBot)
+        bot = bot_of(interaction)
         await interaction.response.edit_message(content="Deleting your data…", view=None)
         erasure = await bot.privacy.erase(self.user_id)
         text = (
@@ -110,7 +94,10 @@ class PrivacyCommands(commands.GroupCog, group_name="privacy"):
         await interaction.response.send_message(
             "This deletes all your follow-ups (here and in the forum) and unlinks your "
             "attendance, cases and answers from you, for good. Leaders keep only anonymous "
-            "counts. You may want `/privacy export` first.",
+            "counts. You will no longer be able to get attendance statements (CPD) for "
+            "meetings before today, and statements already issued will no longer verify: "
+            "get any you need with `/attendance statement` first. You may want "
+            "`/privacy export` too.",
             view=view,
             ephemeral=True,
         )

@@ -14,8 +14,8 @@ from discord.ext import commands
 from bot.app import BalintBot
 from bot.db import queries
 from bot.db.models import Group, RsvpAnswer
-from bot.domain.input_checks import database_id
 from bot.domain.recurrence import describe
+from bot.embeds import add_lines
 from bot.errors import UserFacingError
 from bot.replies import reply_ephemeral, timestamp, zone_choices
 from bot.services.access import (
@@ -31,6 +31,7 @@ from bot.services.schedule import (
     ScheduleForm,
     ScheduleService,
 )
+from cogs._shared import PersistentButton, bot_of
 
 ANSWER_TEXT = {
     RsvpAnswer.ATTENDING: "Thank you: you're down as **attending**",
@@ -45,35 +46,22 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 class RsvpButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"rsvp:(?P<meeting>\d+):(?P<answer>attending|apologies)",
+    PersistentButton, template=r"rsvp:(?P<meeting>\d+):(?P<answer>attending|apologies)"
 ):
     """Attending / Apologies on a reminder; works after restarts (state in custom_id)."""
 
-    def __init__(self, meeting_id: int, answer: RsvpAnswer) -> None:
-        attending = answer is RsvpAnswer.ATTENDING
+    def __init__(self, meeting_id: int, answer: RsvpAnswer | str) -> None:
+        self.answer = RsvpAnswer(answer)
+        attending = self.answer is RsvpAnswer.ATTENDING
         super().__init__(
-            discord.ui.Button(
-                label="Attending" if attending else "Apologies",
-                style=discord.ButtonStyle.success if attending else discord.ButtonStyle.secondary,
-                custom_id=f"rsvp:{meeting_id}:{answer.value}",
-            )
+            f"rsvp:{meeting_id}:{self.answer.value}",
+            "Attending" if attending else "Apologies",
+            discord.ButtonStyle.success if attending else discord.ButtonStyle.secondary,
         )
         self.meeting_id = meeting_id
-        self.answer = answer
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[discord.ui.View],
-        match: re.Match[str],
-    ) -> RsvpButton:
-        return cls(database_id(match["meeting"]) or 0, RsvpAnswer(match["answer"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot = interaction.client
-        assert isinstance(bot, BalintBot)
+        bot = bot_of(interaction)
         cog = bot.get_cog(ScheduleCommands.__cog_name__)
         assert isinstance(cog, ScheduleCommands)
         try:
@@ -119,11 +107,7 @@ def render_overview(group: Group, overview: Overview) -> discord.Embed:
             line += f"\n  ↳ {shown.note}"
         lines.append(line)
     lines += [f"• ~~{timestamp(m.scheduled_start)}~~ skipped" for m in overview.skipped]
-    embed.add_field(
-        name="Next meetings",
-        value="\n".join(lines)[:1024] if lines else "None planned.",
-        inline=False,
-    )
+    add_lines(embed, "Next meetings", lines, empty="None planned.")
     embed.set_footer(text="Times are shown in your own time zone.")
     return embed
 
@@ -145,7 +129,9 @@ class ScheduleCommands(commands.Cog):
     """When groups meet, and the reminders and RSVPs around their meetings."""
 
     schedule = app_commands.Group(
-        name="schedule", description="When the group meets", guild_only=True
+        name="schedule",
+        description="When the group meets: set, change, skip or move meetings; see RSVPs.",
+        guild_only=True,
     )
 
     def __init__(self, bot: BalintBot) -> None:
@@ -167,6 +153,11 @@ class ScheduleCommands(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(RsvpButton)
         await self.service.start_up()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Mend events changed by hand while the bot was away, once Discord has sent them."""
+        self.service.events.check_all()
 
     async def group_autocomplete(
         self, interaction: discord.Interaction, current: str

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -16,7 +16,6 @@ from discord.ext import commands
 from bot import messages
 from bot.app import BalintBot
 from bot.db.models import Group, Meeting
-from bot.domain.input_checks import database_id
 from bot.domain.phases import (
     Phase,
     PhaseTemplate,
@@ -29,22 +28,30 @@ from bot.domain.phases import (
     previous_position,
 )
 from bot.domain.rotation import ProposalReason
+from bot.embeds import FOOTER, add_lines, clip
 from bot.errors import UserFacingError
-from bot.replies import reply_ephemeral, timestamp
+from bot.replies import defer_first, reply_ephemeral, tell_if_slow, timestamp
 from bot.services.access import (
+    channel_ids_of,
     group_led_by_caller,
     group_of_caller,
+    group_run_by_caller,
     require_leader,
+    require_runner,
     resolve_group,
 )
 from bot.services.followups import FollowUpDigest
 from bot.services.sessions import (
     FIRST_RETRY,
+    GroupRef,
     MeetingSummary,
+    NoSuchGroup,
     PanelState,
     PositionChooser,
     template_of,
 )
+from cogs._shared import PersistentButton, bot_of, load_group
+from cogs.frame import add_frame_fields
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +94,19 @@ def render_panel(
             inline=False,
         )
     if state.position.phase is Phase.FOLLOW_UPS:
-        embed.add_field(
-            name="New follow-ups since the last meeting",
-            value="\n".join(
+        add_lines(
+            embed,
+            "New follow-ups since the last meeting",
+            [
                 f"• <#{digest.forum_thread_id}> {digest.label} ({digest.count})"
                 if digest.forum_thread_id
                 else f"• {digest.label} ({digest.count})"
                 for digest in new_followups
-            )[:1024]
-            or "None yet.",
-            inline=False,
+            ],
+            empty="None yet.",
         )
     embed.set_footer(
-        text=f"Next: {state.next_label}"
+        text=clip(f"Next: {state.next_label}", FOOTER)
         if state.next_label
         else "Last phase: end the meeting when you're done."
     )
@@ -114,8 +121,7 @@ def panel_view(group_id: int) -> discord.ui.View:
 
 
 class PanelButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"panel:(?P<group>\d+):(?P<action>back|next|extend|end)",
+    PersistentButton, template=r"panel:(?P<group>\d+):(?P<action>back|next|extend|end)"
 ):
     """The panel's buttons: leaders only, and alive across restarts (state in custom_id)."""
 
@@ -127,66 +133,71 @@ class PanelButton(
     }
 
     def __init__(self, group_id: int, action: str) -> None:
-        style = (
+        super().__init__(
+            f"panel:{group_id}:{action}",
+            self.LABELS[action],
             discord.ButtonStyle.danger
             if action == "end"
             else (
                 discord.ButtonStyle.primary if action == "next" else discord.ButtonStyle.secondary
-            )
-        )
-        super().__init__(
-            discord.ui.Button(
-                label=self.LABELS[action], style=style, custom_id=f"panel:{group_id}:{action}"
-            )
+            ),
         )
         self.group_id = group_id
         self.action = action
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[discord.ui.View],
-        match: re.Match[str],
-    ) -> PanelButton:
-        return cls(database_id(match["group"]) or 0, match["action"])
-
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot = interaction.client
-        assert isinstance(bot, BalintBot)
+        bot = bot_of(interaction)
         if interaction.guild is None:
             await reply_ephemeral(interaction, messages.NOT_IN_SERVER)
             return
         cog = bot.get_cog("SessionCommands")
         assert isinstance(cog, SessionCommands)
         try:
-            async with bot.session_factory() as session:
-                group = await session.get(Group, self.group_id)
-            if group is None:
-                raise UserFacingError("This meeting's group no longer exists.")
-            await require_leader(bot.session_factory, group, interaction.user.id, "run the meeting")
+            # Acknowledged before any database work, and the acknowledgement is the claim
+            # (bot/app.py: `acknowledged_first`). The deputy holding the meeting may move
+            # it on; ending it stays with the leaders.
             if self.action == "end":
-                await interaction.response.defer(ephemeral=True, thinking=True)
+                if not await defer_first(interaction, ephemeral=True, thinking=True):
+                    return
+                group = await load_group(bot, self.group_id)
+                await require_leader(
+                    bot.session_factory, group, interaction.user.id, "run the meeting"
+                )
                 summary = await cog.end_meeting(interaction.guild, group)
                 await interaction.followup.send(embed=render_summary(summary), ephemeral=True)
+                await cog.debrief(interaction.guild, group, summary)
                 return
             # A deferred update answers at once; the panel is then edited through the
             # interaction's webhook, which the global rate limit does not count.
-            await interaction.response.defer()
+            if not await defer_first(interaction):
+                return
             state: PanelState | None
             if self.action == "extend":
+                group = await load_group(bot, self.group_id)
+                await require_runner(
+                    bot.session_factory, group, interaction.user.id, "run the meeting"
+                )
                 state = await bot.sessions.extend(group, EXTEND_BUTTON_MINUTES)
             else:
-                state = await bot.sessions.move(
+                change = bot.sessions.move(
                     interaction.guild,
-                    group,
+                    GroupRef(interaction.guild.id, group_id=self.group_id),
                     interaction.user.id,
                     next_position if self.action == "next" else previous_position,
+                    "run the meeting",
+                )
+
+                async def tell(note: str) -> None:
+                    await interaction.followup.send(note, ephemeral=True)
+
+                # One note (follow-ups would pile up); the panel shows when it is done.
+                state = await tell_if_slow(
+                    bot.pace, change, tell, "the room's change for this phase", in_place=False
                 )
                 if state is None:
                     raise UserFacingError("That was the last phase: press **End meeting**.")
             await interaction.edit_original_response(
-                embed=await cog.panel_embed(state), view=panel_view(group.id)
+                embed=await cog.panel_embed(state), view=panel_view(self.group_id)
             )
         except UserFacingError as error:
             await reply_ephemeral(interaction, error.message)
@@ -197,26 +208,43 @@ def render_summary(summary: MeetingSummary) -> discord.Embed:
     embed = discord.Embed(
         title=f"{summary.group.name}: meeting summary", colour=discord.Colour.dark_grey()
     )
-    cases = (
-        "\n".join(
+    add_lines(
+        embed,
+        "Cases",
+        [
             f"Case {c.case_number}: {c.label}, presented by <@{c.presenter_id}>"
             for c in summary.cases
-        )
-        or "No case was presented."
+        ],
+        empty="No case was presented.",
     )
-    embed.add_field(name="Cases", value=cases, inline=False)
-    rows = "\n".join(
-        f"{row.label}: {_minutes(row.actual)} of {_minutes(row.planned)}" for row in summary.rows
+    add_lines(
+        embed,
+        "Time per phase",
+        [f"{row.label}: {_minutes(row.actual)} of {_minutes(row.planned)}" for row in summary.rows],
+        empty="—",
     )
-    embed.add_field(name="Time per phase", value=rows[:1024] or "—", inline=False)
     embed.add_field(name="Attended", value=str(len(summary.attendees)))
+    if summary.missed_in_a_row:
+        add_lines(
+            embed,
+            "Missed several meetings in a row",
+            [
+                f"• <@{user_id}>: the last {count}"
+                for user_id, count in sorted(summary.missed_in_a_row.items(), key=lambda i: -i[1])
+            ],
+            empty="",
+            suffix="\nA word from a leader may help. (`/attendance group` shows the whole record.)",
+        )
     if summary.failures:
-        embed.add_field(
-            name="Needs attention",
-            value="I could not finish: "
-            + "; ".join(summary.failures)[:1000]
-            + ". I'll keep trying.",
-            inline=False,
+        # The first failure names what to grant; the rest are counted if they do not fit.
+        add_lines(
+            embed,
+            "Needs attention",
+            summary.failures,
+            empty="",
+            separator="; ",
+            prefix="I could not finish: ",
+            suffix=". I'll keep trying.",
         )
     return embed
 
@@ -230,12 +258,20 @@ class SessionCommands(commands.Cog):
     """Running the meeting."""
 
     session = app_commands.Group(
-        name="session", description="Start and end the meeting", guild_only=True
+        name="session",
+        description="Start or end the meeting; run it in the group's chat (leaders).",
+        guild_only=True,
     )
     phase = app_commands.Group(
-        name="phase", description="Move through the meeting's phases", guild_only=True
+        name="phase",
+        description="Move through the meeting's phases, in the group's chat (leaders).",
+        guild_only=True,
     )
-    case = app_commands.Group(name="case", description="Cases and presenters", guild_only=True)
+    case = app_commands.Group(
+        name="case",
+        description="Offer a case, or choose who presents; run it in the group's chat.",
+        guild_only=True,
+    )
 
     def __init__(self, bot: BalintBot) -> None:
         self.bot = bot
@@ -272,11 +308,23 @@ class SessionCommands(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         summary = await self.end_meeting(interaction.guild, group)
         await interaction.followup.send(embed=render_summary(summary), ephemeral=True)
+        await self.debrief(interaction.guild, group, summary)
 
     async def end_meeting(self, guild: discord.Guild, group: Group) -> MeetingSummary:
         summary = await self.bot.sessions.end(guild, group)
         await self._finish_panel(group, summary)
-        return summary
+        return replace(
+            summary, missed_in_a_row=await self.bot.attendance.missed_streaks(group)
+        )
+
+    async def debrief(self, guild: discord.Guild, group: Group, summary: MeetingSummary) -> None:
+        """The summary in the leaders' debrief space, after the leader has their answer."""
+        try:
+            await self.bot.frame.post_debrief(
+                guild, group, summary.meeting.id, [render_summary(summary)]
+            )
+        except (UserFacingError, discord.HTTPException) as error:
+            log.warning("could not post the leaders' debrief: %s", type(error).__name__)
 
     async def panel_embed(self, state: PanelState) -> discord.Embed:
         """The panel, with the cases that have new follow-ups during the follow-ups phase."""
@@ -285,7 +333,11 @@ class SessionCommands(commands.Cog):
             digests = await self.bot.followups.new_since_previous_meeting(
                 state.group.id, state.meeting.id
             )
-        return render_panel(state, self.bot.clock.now(), digests)
+        return add_frame_fields(
+            render_panel(state, self.bot.clock.now(), digests),
+            state.frame or await self.bot.frame.status(state.group.id),
+            None if state.has_round is False else await self.bot.rounds.view(state.group),
+        )
 
     async def _post_panel(self, guild: discord.Guild, group: Group) -> bool:
         """Post the panel; False if Discord refused (the meeting runs without it)."""
@@ -293,6 +345,9 @@ class SessionCommands(commands.Cog):
         channel = guild.get_channel(group.text_channel_id or 0)
         if state is None or not isinstance(channel, discord.TextChannel):
             return False
+        allowed = channel.permissions_for(guild.me)
+        if not (allowed.send_messages and allowed.embed_links):
+            return False  # Discord would drop the embed and post bare buttons.
         try:
             message = await channel.send(
                 embed=await self.panel_embed(state), view=panel_view(group.id)
@@ -303,9 +358,11 @@ class SessionCommands(commands.Cog):
         await self.bot.sessions.set_panel(state.meeting.id, message.id)
         return True
 
-    async def refresh_panel(self, group: Group) -> None:
-        """Edit the panel in place (a handful of times per phase, never every second)."""
-        state = await self.bot.sessions.panel_state(group)
+    async def refresh_panel(self, group: Group, state: PanelState | None = None) -> None:
+        """Edit the panel in place (a handful of times per phase, never every second);
+        `state` is the panel as the caller already knows it, saving a read."""
+        if state is None:
+            state = await self.bot.sessions.panel_state(group)
         if state is None or state.meeting.panel_message_id is None:
             return
         channel = self.bot.get_channel(group.text_channel_id or 0)
@@ -336,19 +393,39 @@ class SessionCommands(commands.Cog):
 
     async def _move(self, interaction: discord.Interaction, choose: PositionChooser) -> None:
         assert interaction.guild is not None
-        group = await group_led_by_caller(
-            self.bot.session_factory, interaction, "move the meeting on"
+        # Acknowledged before any database work (interaction callbacks are outside the
+        # global rate limit): under load, the change may take longer than the 3 s deadline.
+        # The acknowledgement is the claim (bot/app.py: `acknowledged_first`).
+        if not await defer_first(interaction, ephemeral=True, thinking=True):
+            return
+        ref = GroupRef(interaction.guild.id, channel_ids=tuple(channel_ids_of(interaction.channel)))
+        change = self.bot.sessions.move(
+            interaction.guild, ref, interaction.user.id, choose, "move the meeting on"
         )
-        # Acknowledge first (interaction callbacks are outside the global rate limit):
-        # under load, the Discord work may take longer than the 3 s deadline.
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        state = await self.bot.sessions.move(interaction.guild, group, interaction.user.id, choose)
+
+        async def tell(note: str) -> None:
+            await interaction.edit_original_response(content=note)
+
+        try:
+            state = await tell_if_slow(
+                self.bot.pace, change, tell, "the room's change for this phase"
+            )
+        except NoSuchGroup:
+            # Only to say which groups the caller could mean (it raises when none is here).
+            await resolve_group(
+                self.bot.session_factory,
+                interaction.guild.id,
+                interaction.channel,
+                None,
+                interaction.user,
+            )
+            raise
         if state is None:
             raise UserFacingError("That was the last phase: end the meeting with `/session end`.")
         await interaction.edit_original_response(
             content=f"Now: **{describe_position(state.template, state.position)}**."
         )
-        await self.refresh_panel(group)
+        await self.refresh_panel(state.group, state)
 
     @phase.command(name="next")
     async def phase_next(self, interaction: discord.Interaction) -> None:
@@ -406,9 +483,13 @@ class SessionCommands(commands.Cog):
         self, interaction: discord.Interaction, minutes: app_commands.Range[int, 1, 30]
     ) -> None:
         """Give the current phase more time (leaders)."""
-        group = await group_led_by_caller(self.bot.session_factory, interaction, "extend a phase")
+        group = await group_run_by_caller(self.bot.session_factory, interaction, "extend a phase")
+        # Deferred first: it waits for the group's lock, which a phase change or a retry
+        # may hold for longer than Discord's 3 s while Discord is slow (found by the
+        # random fault sequences).
+        await interaction.response.defer(ephemeral=True, thinking=True)
         state = await self.bot.sessions.extend(group, minutes)
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"Added {minutes} min to **{describe_position(state.template, state.position)}**.",
             ephemeral=True,
         )
@@ -476,7 +557,7 @@ class SessionCommands(commands.Cog):
 
     @case.command(name="present")
     @app_commands.describe(
-        member="Who presents",
+        member="The member who presents the current case",
         label="A short de-identified label, if they did not offer the case beforehand",
     )
     async def case_present(
@@ -490,10 +571,12 @@ class SessionCommands(commands.Cog):
         group = await group_led_by_caller(
             self.bot.session_factory, interaction, "choose the presenter"
         )
+        # Deferred first: choosing the presenter may silence them on Discord (see extend).
+        await interaction.response.defer(ephemeral=True, thinking=True)
         case, number = await self.bot.sessions.set_presenter(
             interaction.guild, group, member.id, label
         )
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"{member.mention} presents case {number}: {case.label}.", ephemeral=True
         )
         await self.refresh_panel(group)
@@ -529,10 +612,18 @@ class SessionCommands(commands.Cog):
             except discord.HTTPException as error:
                 log.info("could not post a phase cue: HTTP %s", error.status)
         guild = self.bot.get_guild(group.server_id)
-        if advance and guild is not None:
+        state: PanelState | None = None
+        # A meeting that waits for its leader (or a presenter) never moves on by itself.
+        if (
+            advance
+            and guild is not None
+            and (await self.bot.frame.status(group.id)).paused_since is None
+        ):
             with contextlib.suppress(UserFacingError):
-                await self.bot.sessions.move(guild, group, None, next_position)
-        await self.refresh_panel(group)
+                state = await self.bot.sessions.move(
+                    guild, GroupRef(guild.id, group_id=group.id), None, next_position
+                )
+        await self.refresh_panel(group, state)
 
     @commands.Cog.listener()
     async def on_voice_state_update(
@@ -552,6 +643,15 @@ class SessionCommands(commands.Cog):
             log.warning("recovery left %d problems; retrying in a minute", len(problems))
             self.bot.sessions.retry_reconcile(FIRST_RETRY)
 
+    @commands.Cog.listener("on_frame_changed")
+    @commands.Cog.listener("on_round_changed")
+    async def on_frame_changed(self, group_id: int) -> None:
+        """The frame (deputy, pause) or the check-in round changed: the panel shows it."""
+        async with self.bot.session_factory() as session:
+            group = await session.get(Group, group_id)
+        if group is not None:
+            await self.refresh_panel(group)
+
     @commands.Cog.listener()
     async def on_meeting_recovered(self, meeting_id: int) -> None:
         async with self.bot.session_factory() as session:
@@ -568,6 +668,7 @@ class RoomCommands(commands.GroupCog, group_name="room"):
         self.bot = bot
 
     @app_commands.command(name="pool-add")
+    @app_commands.describe(channel="A voice channel groups may borrow for their meetings")
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.checks.has_permissions(manage_guild=True)
     async def pool_add(
@@ -581,6 +682,7 @@ class RoomCommands(commands.GroupCog, group_name="room"):
         )
 
     @app_commands.command(name="pool-remove")
+    @app_commands.describe(channel="A voice channel now in the pool")
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.checks.has_permissions(manage_guild=True)
     async def pool_remove(
@@ -607,6 +709,7 @@ class RoomCommands(commands.GroupCog, group_name="room"):
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
     @app_commands.command(name="lobby")
+    @app_commands.describe(channel="The waiting room's voice channel (leave out to clear it)")
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.checks.has_permissions(manage_guild=True)
     async def lobby(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import subprocess
@@ -12,7 +13,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from bot.cli import application_id_from_token, main
-from bot.db.migrate import head_revision
+from bot.db.engine import create_engine
+from bot.db.migrate import current_revision, head_from_files, head_revision
 from bot.permissions import REQUIRED_PERMISSIONS, required_permissions
 
 APPLICATION_ID = 123456789012345678
@@ -117,16 +119,15 @@ def test_read_only_database_is_named(
     assert "read-only" in capsys.readouterr().err
 
 
-def test_db_commands_and_check_on_a_fresh_sqlite_file(
+def test_db_commands_on_a_fresh_sqlite_file(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """upgrade, current, downgrade base, and check all work and report the revision."""
+    """upgrade, current and downgrade base work and report the revision (`check`, which asks
+    Discord, is tested against the emulator in tests/e2e/test_cli_check.py)."""
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
     assert main(["db", "upgrade"]) == 0
     assert f"Database revision: {head_revision()}" in capsys.readouterr().out
-    assert main(["check"]) == 0
-    assert f"database reachable (revision {head_revision()})" in capsys.readouterr().out
     assert main(["db", "downgrade", "base", "--yes"]) == 0
     assert "empty" in capsys.readouterr().out
 
@@ -136,6 +137,36 @@ def test_check_reports_every_problem(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:1/test")
     assert main(["check"]) == 1
-    out = capsys.readouterr().out
-    assert "No bot token" in out
-    assert "Cannot reach the database" in out
+    err = capsys.readouterr().err
+    assert "No bot token" in err
+    assert "Cannot reach the database" in err
+
+
+def test_newest_revision_read_from_the_files_is_alembics() -> None:
+    assert head_from_files() == head_revision()
+
+
+def test_run_migrates_a_behind_database_and_skips_alembic_at_the_head(tmp_path: Path) -> None:
+    """`run` brings a fresh database to the head; on one already there, Alembic (and its
+    megabytes) is never imported."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'run.db'}"
+    probe = (
+        "import sys\n"
+        "from bot.db import migrate\n"
+        f"migrate.upgrade_if_behind({url!r})\n"
+        "print(any(name.startswith('alembic') for name in sys.modules))\n"
+    )
+    for expected in ("True", "False"):
+        result = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+        )
+        assert result.stdout.strip() == expected, result.stderr
+
+    async def stored() -> str | None:
+        engine = create_engine(url)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(stored()) == head_revision()

@@ -19,3 +19,15 @@ def test_every_migration_revision_is_packaged() -> None:
         relative = revision.relative_to(ROOT / "migrations").as_posix()
         assert any(fnmatch(relative, pattern) for pattern in patterns), relative
     assert any(fnmatch("script.py.mako", pattern) for pattern in patterns)
+
+
+def test_containers_are_checked_by_the_bots_own_heartbeat() -> None:
+    """Docker's and compose's health checks run `balint-bot health` on a heartbeat file the
+    bot is told to keep (tests/e2e/test_run_command.py checks the command itself)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["balint-bot", "health"]' in dockerfile
+    assert "ENV HEARTBEAT_FILE=" in dockerfile
+    compose = (ROOT / "docker-compose.yml").read_text()
+    bot = compose[compose.index("  bot:"):]
+    assert 'test: ["CMD", "balint-bot", "health"]' in bot
+    assert "HEARTBEAT_FILE: " in bot

@@ -38,6 +38,9 @@ NOT_FREE_TEXT = {
     "phase_log.phase": "a phase name from the bot's list",
     "overwrite_changes.reason": "the bot's own reason key",
     "followups.submission_key": "a random key that makes a submission idempotent",
+    "round_turns.status": "a turn status from the bot's list (bot/domain/rounds.py)",
+    "attendance_statements.code": "an HMAC of the statement, made by the bot",
+    "attendance_secrets.secret": "the server's random key for statement codes",
 }
 
 

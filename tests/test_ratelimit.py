@@ -1,10 +1,18 @@
-"""The bot's own pacing keeps it under Discord's global limit."""
+"""The bot's own pacing keeps it under Discord's global limit, and serves people first."""
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 
-from bot.ratelimit import SlidingWindowLimiter
+from bot.ratelimit import (
+    REQUESTS_PER_SECOND,
+    WINDOW,
+    DiscordPace,
+    Priority,
+    SlidingWindowLimiter,
+    priority,
+)
 
 
 async def test_no_more_than_the_limit_in_any_window() -> None:
@@ -31,3 +39,125 @@ async def test_under_the_limit_nobody_waits() -> None:
     started = loop.time()
     await asyncio.gather(*(limiter.acquire() for _ in range(50)))
     assert loop.time() - started < 0.05
+
+
+async def test_people_go_before_reminders_before_background_whatever_the_arrival() -> None:
+    limiter = SlidingWindowLimiter(2, window=0.05)
+    await limiter.acquire()
+    await limiter.acquire()
+    served: list[str] = []
+
+    async def one(name: str, level: Priority) -> None:
+        with priority(level):
+            await limiter.acquire()
+        served.append(name)
+
+    tasks = []
+    for name, level in (
+        ("sync-1", Priority.BACKGROUND),
+        ("sync-2", Priority.BACKGROUND),
+        ("reminder", Priority.TIMED),
+        ("click", Priority.PEOPLE),
+        ("sync-3", Priority.BACKGROUND),
+        ("command", Priority.PEOPLE),
+    ):
+        tasks.append(asyncio.create_task(one(name, level)))
+        await asyncio.sleep(0)  # each queued in this order
+    assert limiter.waiting() == 6
+    await asyncio.gather(*tasks)
+    assert served == ["click", "command", "reminder", "sync-1", "sync-2", "sync-3"]
+
+
+async def test_a_waiter_that_gives_up_holds_nobody_up() -> None:
+    """No lock is held while waiting: cancelling a waiter frees its place at once."""
+    limiter = SlidingWindowLimiter(1, window=0.05)
+    await limiter.acquire()
+    first = asyncio.create_task(limiter.acquire(Priority.PEOPLE))
+    second = asyncio.create_task(limiter.acquire(Priority.BACKGROUND))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.wait_for(second, 1.0)
+    assert first.cancelled()
+    assert limiter.waiting() == 0
+
+
+async def test_a_global_429_pauses_every_grant_then_paces_slower() -> None:
+    limiter = SlidingWindowLimiter(5, window=0.05)
+    loop = asyncio.get_running_loop()
+    before = limiter.rate
+    limiter.slow_down(0.2)
+    started = loop.time()
+    await limiter.acquire()
+    assert loop.time() - started >= 0.2 - 1e-3  # nothing leaves during Discord's retry_after
+    assert limiter.rate < before
+    assert limiter.expected_wait() == 0.0
+
+
+def test_expected_wait_counts_the_queue_at_the_current_pace() -> None:
+    clock = [100.0]
+    limiter = SlidingWindowLimiter(10, window=1.0, clock=lambda: clock[0])
+    assert limiter.expected_wait() == 0.0
+    limiter.slow_down(3.0)
+    assert limiter.expected_wait() == 3.0
+
+
+MOVES = "PATCH /guilds/{guild_id}/members/{member_id}:1"
+
+
+def _pace(clock: list[float]) -> DiscordPace:
+    return DiscordPace(SlidingWindowLimiter(50, window=1.0, clock=lambda: clock[0]),
+                       clock=lambda: clock[0])
+
+
+def test_an_emptied_bucket_is_waited_for_one_window_per_full_bucket_ahead() -> None:
+    """Ten moves per 10 s in a server: the 25th queued waits for the refill, then two windows."""
+    clock = [0.0]
+    pace = _pace(clock)
+    watches = []
+    requests = ExitStack()  # 25 requests on their way, in order
+    for _ in range(25):
+        with pace.watch() as watch:
+            requests.enter_context(pace._following(MOVES))
+        watches.append(watch)
+    pace.heard(MOVES, 200, {
+        "X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset-After": "10.000",
+    })
+    clock[0] = 4.0
+    assert watches[0].expected_wait() == 6.0
+    assert watches[24].expected_wait() == 6.0 + 2 * 10.0
+    requests.close()  # answered: nobody waits any more
+    assert watches[24].expected_wait() == 0.0
+
+
+def test_a_routes_429_is_waited_for_and_a_global_one_slows_everyone() -> None:
+    clock = [0.0]
+    pace = _pace(clock)
+    with pace.watch() as watch, pace._following("PUT x:1"):
+        pace.heard("PUT x:1", 429, {"Retry-After": "5", "X-RateLimit-Scope": "user"})
+        assert watch.expected_wait() == 5.0
+        pace.heard("PUT x:1", 429, {"Retry-After": "1", "X-RateLimit-Global": "true"})
+        assert watch.expected_wait() == 5.0 + 1.0  # the refill, then the global pause
+    assert (pace.route_429s, pace.global_429s) == (1, 1)
+    assert pace.limiter.rate < 50
+
+
+def test_discords_global_budget_is_used_almost_whole() -> None:
+    """At least 48 a second (96 %), never more than 50 in any of Discord's seconds."""
+    assert 48 <= REQUESTS_PER_SECOND / WINDOW <= 50
+    assert WINDOW > 1.0
+
+
+async def test_after_a_calm_stretch_the_pace_comes_back() -> None:
+    """A widened window narrows again once a window's worth of grants met no 429."""
+    limiter = SlidingWindowLimiter(5, window=0.05)
+    base = limiter.rate
+    limiter.slow_down(0.0)
+    limiter.slow_down(0.0)
+    slowed = limiter.rate
+    for _ in range(5):
+        await limiter.acquire()
+    assert slowed < limiter.rate < base
+    for _ in range(20 * 5):
+        await limiter.acquire()
+    assert limiter.rate == base

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import OperationalError
 
 from bot.clock import ManualClock, SystemClock
-from bot.scheduler import DATABASE_RETRY_DELAY, JobScheduler
+from bot.ratelimit import Priority, work_priority
+from bot.scheduler import CONCURRENCY, DATABASE_RETRY_DELAY, NEAR, JobScheduler
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -143,3 +144,84 @@ async def test_job_failing_otherwise_is_not_retried() -> None:
     await jobs.wait_idle()
     assert attempts == ["c1"]
     assert jobs.pending() == []
+
+
+async def test_due_jobs_run_a_few_at_a_time_with_their_priority() -> None:
+    """Thousands of jobs due at start-up do not all start at once (they would only queue
+    on the database pool and time out); each runs at its kind's priority."""
+    clock = ManualClock(START)
+    jobs = JobScheduler(clock)
+    running = 0
+    most = 0
+    seen: set[Priority] = set()
+
+    async def handler(_key: str) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        seen.add(work_priority.get())
+        await asyncio.sleep(0)
+        running -= 1
+
+    jobs.register("plan", handler)
+    for index in range(200):
+        jobs.schedule("plan", str(index), START)
+    jobs.start()
+    assert sum(1 for task in asyncio.all_tasks() if "_work" in repr(task.get_coro())) == (
+        CONCURRENCY[Priority.BACKGROUND]
+    )
+    await jobs.wait_idle()
+    assert jobs.pending() == []
+    assert most == CONCURRENCY[Priority.BACKGROUND]
+    assert seen == {Priority.BACKGROUND}
+
+
+async def test_a_queued_job_moved_later_waits_for_its_new_time() -> None:
+    clock = ManualClock(START)
+    jobs = JobScheduler(clock)
+    fired: list[str] = []
+
+    async def handler(key: str) -> None:
+        fired.append(key)
+
+    jobs.register("remind", handler, Priority.TIMED)
+    jobs.start()
+    jobs.schedule("remind", "a", START)  # queued for a worker
+    jobs.schedule("remind", "a", START + timedelta(hours=1))
+    await jobs.wait_idle()
+    assert fired == []
+    await clock.advance(timedelta(hours=1))
+    assert fired == ["a"]
+
+
+async def test_apscheduler_holds_only_the_jobs_that_come_near() -> None:
+    """Ten thousand reminder jobs days ahead stay in the scheduler's own table; a job
+    moved near is handed to APScheduler and fires, one moved away is taken back."""
+    jobs = JobScheduler(SystemClock())
+    fired: list[str] = []
+    done = asyncio.Event()
+
+    async def handler(key: str) -> None:
+        fired.append(key)
+        done.set()
+
+    jobs.register("remind", handler)
+    now = datetime.now(UTC)
+    for index in range(1000):
+        jobs.schedule("remind", f"far-{index}", now + NEAR + timedelta(hours=1, seconds=index))
+    jobs.schedule("remind", "near", now + timedelta(minutes=5))
+    jobs.start()
+    held = jobs._apscheduler
+    assert held is not None
+
+    def holds() -> set[str]:
+        return {job.id for job in held.get_jobs() if job.id.startswith("remind:")}
+
+    assert holds() == {"remind:near"}
+    jobs.schedule("remind", "near", now + NEAR + timedelta(hours=2))
+    jobs.schedule("remind", "far-0", datetime.now(UTC) + timedelta(milliseconds=50))
+    assert holds() == {"remind:far-0"}
+    await asyncio.wait_for(done.wait(), timeout=5)
+    jobs.shutdown()
+    assert fired == ["far-0"]
+    assert len(jobs.pending()) == 1000

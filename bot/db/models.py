@@ -345,6 +345,50 @@ class Attendance(Base):
     left_at: Mapped[datetime | None]
 
 
+class AttendanceCorrection(Base):
+    """A leader's correction of a member's minutes at a meeting, kept beside the measured
+    stretches (which are never changed), with the reason given."""
+
+    __tablename__ = "attendance_corrections"
+    __table_args__ = (UniqueConstraint("meeting_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = _discord_id()
+    minutes: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(100))
+    corrected_by: Mapped[int] = _discord_id()
+    corrected_at: Mapped[datetime]
+
+
+class AttendanceStatement(Base):
+    """A statement sent to a member: what `/attendance verify` recomputes from the records.
+    The code is an HMAC of the content, so the same statement asked twice is one row."""
+
+    __tablename__ = "attendance_statements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = _discord_id(index=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    first_day: Mapped[date]
+    last_day: Mapped[date]
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    issued_at: Mapped[datetime]
+
+
+class AttendanceSecret(Base):
+    """The server's key for statement codes: made once, never shown, never exported."""
+
+    __tablename__ = "attendance_secrets"
+
+    server_id: Mapped[int] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
 class Reminder(Base):
     """A reminder of a meeting, due at an offset before it; `sent_at` guards against twice."""
 
@@ -392,3 +436,93 @@ class ClaimedInteraction(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     claimed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LeaderSpace(Base):
+    """The group's private channel for its leaders' debrief (issue 16, point 4)."""
+
+    __tablename__ = "leader_spaces"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class Debrief(Base):
+    """A meeting's summary posted in the leaders' space; the row is claimed before the
+    post, so the summary goes out once. Its thread holds the leaders' notes."""
+
+    __tablename__ = "debriefs"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = _discord_id(nullable=True)
+    thread_id: Mapped[int | None] = _discord_id(nullable=True)
+    claimed_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class Deputy(Base):
+    """Who stands in if the leader running a meeting drops: for the group (no meeting)
+    or for one meeting. A member must accept first; a co-leader is accepted at once."""
+
+    __tablename__ = "deputies"
+    __table_args__ = (Index("ix_deputies_group", "group_id", "meeting_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = _discord_id()
+    named_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    # Set when a newer deputy replaced this one, or the person declined.
+    ended_at: Mapped[datetime | None]
+
+
+class FrameEventKind(enum.StrEnum):
+    DROP = "drop"  # a member left the room mid-meeting (message_id: the chat line)
+    AWAY = "away"  # the leader running it left; due_at: when control is handed on
+    STAND_IN = "stand_in"  # someone else holds the meeting (user_id)
+    PAUSE = "pause"  # nobody holds it: it waits (user_id: whose absence)
+
+
+class FrameEvent(Base):
+    """Something that broke the frame of a live meeting, from start to end.
+
+    `handled_at` guards the timed handover: only the process that sets it acts."""
+
+    __tablename__ = "frame_events"
+    __table_args__ = (Index("ix_frame_events_open", "meeting_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    kind: Mapped[FrameEventKind] = mapped_column(_enum(FrameEventKind))
+    user_id: Mapped[int] = _discord_id()
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    message_id: Mapped[int | None] = _discord_id(nullable=True)
+
+
+class RoundTurn(Base):
+    """One person's turn in a meeting's check-in round; the rows are the round's state."""
+
+    __tablename__ = "round_turns"
+    __table_args__ = (Index("ix_round_turns_meeting", "meeting_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    turn_order: Mapped[int]
+    user_id: Mapped[int] = _discord_id()
+    status: Mapped[str] = mapped_column(String(16))
+    one_voice: Mapped[bool] = mapped_column(Boolean)
+    seconds: Mapped[int]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    cue_sent_at: Mapped[datetime | None]
+    message_id: Mapped[int | None] = _discord_id(nullable=True)

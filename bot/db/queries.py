@@ -4,25 +4,48 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TypeVarTuple
 
-from sqlalchemy import delete, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from bot.db.models import (
     ClaimedInteraction,
+    FrameEvent,
+    FrameEventKind,
     Group,
     Meeting,
     MeetingStatus,
     MemberRole,
     Membership,
     MembershipStatus,
+    RoundTurn,
     Server,
 )
+from bot.domain.rounds import Turn, TurnStatus
+from bot.domain.shards import Shards
+
+Columns = TypeVarTuple("Columns")
 
 LEADER_ROLES = (MemberRole.LEADER, MemberRole.CO_LEADER)
 # Discord gives an interaction 15 minutes of life; claims older than that serve nothing.
 CLAIMS_KEPT_FOR = timedelta(hours=1)
+# How often a process prunes the claims older than that.
+CLAIMS_PRUNED_EVERY = timedelta(minutes=10)
 
 
 async def ensure_server(session: AsyncSession, server_id: int, now: datetime) -> Server:
@@ -35,6 +58,19 @@ async def ensure_server(session: AsyncSession, server_id: int, now: datetime) ->
     return server
 
 
+def on_shards(
+    query: Select[*Columns], server_id: QueryableAttribute[int], shards: Shards
+) -> Select[*Columns]:
+    """Only the rows of the guilds this process owns; unchanged when it owns every one."""
+    subset = shards.subset
+    if subset is None:
+        return query
+    count, ids = subset
+    # PostgreSQL shifts a bigint by an integer only (no bigint >> bigint).
+    shifted = server_id.op(">>", return_type=BigInteger)(literal_column("22", Integer))
+    return query.where((shifted % count).in_(ids))
+
+
 async def group_by_name(session: AsyncSession, server_id: int, name: str) -> Group | None:
     result = await session.execute(
         select(Group).where(Group.server_id == server_id, Group.name == name)
@@ -42,25 +78,29 @@ async def group_by_name(session: AsyncSession, server_id: int, name: str) -> Gro
     return result.scalar_one_or_none()
 
 
+def owns_channel(server_id: int, channel_ids: Sequence[int]) -> ColumnElement[bool]:
+    """The active group of a server that owns any of these channels (a channel, its
+    category, its forum)."""
+    ids = [channel_id for channel_id in channel_ids if channel_id]
+    return and_(
+        Group.server_id == server_id,
+        Group.archived_at.is_(None),
+        or_(
+            Group.text_channel_id.in_(ids),
+            Group.category_id.in_(ids),
+            Group.voice_channel_id.in_(ids),
+            Group.forum_channel_id.in_(ids),
+        ),
+    )
+
+
 async def group_by_channel(
     session: AsyncSession, server_id: int, channel_ids: Sequence[int]
 ) -> Group | None:
     """The group that owns any of these channels (a channel, its category, its forum)."""
-    ids = [channel_id for channel_id in channel_ids if channel_id]
-    if not ids:
+    if not any(channel_ids):
         return None
-    result = await session.execute(
-        select(Group).where(
-            Group.server_id == server_id,
-            Group.archived_at.is_(None),
-            or_(
-                Group.text_channel_id.in_(ids),
-                Group.category_id.in_(ids),
-                Group.voice_channel_id.in_(ids),
-                Group.forum_channel_id.in_(ids),
-            ),
-        )
-    )
+    result = await session.execute(select(Group).where(owns_channel(server_id, channel_ids)))
     return result.scalars().first()
 
 
@@ -131,6 +171,38 @@ async def next_meeting(session: AsyncSession, group_id: int, now: datetime) -> M
     return result.scalar_one_or_none()
 
 
+async def next_meetings(
+    session: AsyncSession, group_ids: Sequence[int], now: datetime
+) -> dict[int, Meeting]:
+    """`next_meeting` of many groups in one statement, by group (groups with none left out)."""
+    if not group_ids:
+        return {}
+    upcoming = and_(
+        Meeting.group_id.in_(group_ids),
+        Meeting.status == MeetingStatus.SCHEDULED,
+        Meeting.scheduled_start >= now,
+    )
+    firsts = (
+        select(Meeting.group_id, func.min(Meeting.scheduled_start).label("start"))
+        .where(upcoming)
+        .group_by(Meeting.group_id)
+        .subquery()
+    )
+    result = await session.execute(
+        select(Meeting)
+        .join(
+            firsts,
+            and_(Meeting.group_id == firsts.c.group_id, Meeting.scheduled_start == firsts.c.start),
+        )
+        .where(upcoming)
+        .order_by(Meeting.id)
+    )
+    found: dict[int, Meeting] = {}
+    for meeting in result.scalars():
+        found.setdefault(meeting.group_id, meeting)
+    return found
+
+
 async def user_groups(
     session: AsyncSession, server_id: int, user_id: int, *, leaders_only: bool = False
 ) -> Sequence[Group]:
@@ -151,16 +223,56 @@ async def user_groups(
     return (await session.execute(query)).scalars().all()
 
 
-async def claim_interaction(session: AsyncSession, interaction_id: int, now: datetime) -> bool:
-    """True if this process is the first to take the interaction on (the row's primary
-    key decides between two processes on one database); old claims are pruned."""
-    await session.execute(
-        delete(ClaimedInteraction).where(ClaimedInteraction.claimed_at < now - CLAIMS_KEPT_FOR)
+async def claim_interactions(
+    session: AsyncSession, interaction_ids: Sequence[int], now: datetime, *, prune: bool = True
+) -> set[int]:
+    """The interactions this process is the first to take on (the row's primary key
+    decides between two processes on one database), in one statement however many
+    arrived together; old claims are pruned if asked (not on every claim: it is a
+    statement on the way to every answer)."""
+    if prune:
+        await session.execute(
+            delete(ClaimedInteraction).where(ClaimedInteraction.claimed_at < now - CLAIMS_KEPT_FOR)
+        )
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    claimed = await session.execute(
+        insert(ClaimedInteraction)
+        .values([{"id": i, "claimed_at": now} for i in interaction_ids])
+        .on_conflict_do_nothing(index_elements=[ClaimedInteraction.id])
+        .returning(ClaimedInteraction.id)
     )
-    session.add(ClaimedInteraction(id=interaction_id, claimed_at=now))
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        return False
-    return True
+    taken = set(claimed.scalars())
+    await session.commit()
+    return taken
+
+
+async def round_turns(session: AsyncSession, meeting_id: int) -> tuple[list[Turn], bool]:
+    """A meeting's check-in round as stored (in speaking order), and whether it runs
+    "one voice at a time"; no turns means no round."""
+    rows = (
+        (
+            await session.execute(
+                select(RoundTurn)
+                .where(RoundTurn.meeting_id == meeting_id)
+                .order_by(RoundTurn.turn_order)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [Turn(r.user_id, TurnStatus(r.status)) for r in rows], any(r.one_voice for r in rows)
+
+
+async def stand_in_id(session: AsyncSession, group_id: int) -> int | None:
+    """Who holds the group's live meeting in place of its leader, if anyone."""
+    result = await session.execute(
+        select(FrameEvent.user_id)
+        .join(Meeting, Meeting.id == FrameEvent.meeting_id)
+        .where(
+            Meeting.group_id == group_id,
+            Meeting.status == MeetingStatus.LIVE,
+            FrameEvent.kind == FrameEventKind.STAND_IN,
+            FrameEvent.ended_at.is_(None),
+        )
+    )
+    return result.scalars().first()

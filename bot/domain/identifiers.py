@@ -17,11 +17,6 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 
-import phonenumbers
-from stdnum.ca import sin
-from stdnum.gb import nhs
-from stdnum.us import ssn
-
 
 class IdentifierKind(StrEnum):
     PHONE = "phone"
@@ -389,6 +384,10 @@ def _regions_written_for(candidate: str) -> tuple[str | None, ...]:
 
 
 def _is_phone(candidate: str) -> bool:
+    # Imported at the first scan, not at start-up: phonenumbers' metadata costs the
+    # process megabytes that most of its life never needs (issue 13).
+    import phonenumbers
+
     for region in _regions_written_for(candidate):
         try:
             number = phonenumbers.parse(candidate, region)
@@ -435,6 +434,10 @@ def _has_birth_context(text: str, start: int) -> bool:
 def _health_ids(text: str) -> Iterator[Span]:
     """Health and national numbers, recognised by their checksum (python-stdnum) or by
     the name of the scheme just before them."""
+    from stdnum.ca import sin  # at the first scan, like phonenumbers
+    from stdnum.gb import nhs
+    from stdnum.us import ssn
+
     for match in _MEDICARE.finditer(text):
         if _valid_medicare(_digits(match[0])) or _preceded_by(text, match.start(), "Medicare"):
             yield match.span()

@@ -155,6 +155,16 @@ class RecurrenceRule:
             return nth_weekday_of_month(year, month, self.weekday, self.nth)
         return self.first_date + timedelta(weeks=self.interval * index)
 
+    def occurrence(self, index: int) -> Occurrence | None:
+        """The meeting at `index`, or None if the series ends before it."""
+        if self.count is not None and index >= self.count:
+            return None
+        local_date = self.local_date(index)
+        if self.until is not None and local_date > self.until:
+            return None
+        start, adjustment = localize(local_date, self.start_time, self.tz)
+        return Occurrence(index, local_date, start, start + self.duration, adjustment)
+
     def to_dict(self) -> dict[str, object]:
         """JSON-safe form for the schedule series' rule column."""
         return {
@@ -223,16 +233,11 @@ def occurrences(
     found: list[Occurrence] = []
     index = _index_near(rule, start_after.astimezone(rule.tz).date())
     while limit is None or len(found) < limit:
-        if rule.count is not None and index >= rule.count:
+        occurrence = rule.occurrence(index)
+        if occurrence is None or (until is not None and occurrence.start > until):
             break
-        local_date = rule.local_date(index)
-        if rule.until is not None and local_date > rule.until:
-            break
-        start, adjustment = localize(local_date, rule.start_time, rule.tz)
-        if until is not None and start > until:
-            break
-        if start > start_after:
-            found.append(Occurrence(index, local_date, start, start + rule.duration, adjustment))
+        if occurrence.start > start_after:
+            found.append(occurrence)
         index += 1
     return found
 

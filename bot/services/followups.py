@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import discord
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import CompoundSelect, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -40,14 +40,19 @@ from bot.db.models import (
     MembershipStatus,
 )
 from bot.domain.group_settings import GroupSettings
+from bot.domain.shards import Shards
+from bot.embeds import AUTHOR, clip
 from bot.errors import UserFacingError
 from bot.permissions import describe_missing
+from bot.ratelimit import Priority
 from bot.replies import timestamp
 from bot.scheduler import JobScheduler
 
 log = logging.getLogger(__name__)
 
 PLAN_JOB = "followup_plan"
+PLAN_ALL = "all"  # the key of the plan job that re-plans every group after a start
+GROUPS_PER_PLAN = 500
 PROMPT_JOB = "followup_prompt"
 SYNC_JOB = "followup_sync"
 CASE_POST_JOB = "case_post"
@@ -60,6 +65,10 @@ RETRY_MAX = timedelta(hours=1)
 CASE_POST_RETRY = timedelta(minutes=15)
 # Discord bulk-deletes only messages younger than 14 days; a margin absorbs clock skew.
 BULK_DELETE_AGE = timedelta(days=13)
+# Discord archives a post after days without activity and then refuses edits in it.
+THREAD_ARCHIVED = 50083
+# The tag case posts carry in a forum that requires one on every post.
+CASE_TAG = "case"
 # Cases whose follow-ups can be written: presented (now or earlier), closed ones included.
 WRITABLE_STATUSES = (CaseStatus.PRESENTING, CaseStatus.PRESENTED, CaseStatus.CLOSED)
 
@@ -120,14 +129,38 @@ def case_post_title(label: str, date: str) -> str:
     return f"{label} · {date}"[:100]
 
 
+def case_tag(forum: discord.ForumChannel) -> discord.ForumTag | None:
+    """The forum's own "case" tag, whatever its capitals."""
+    return next((t for t in forum.available_tags if t.name.casefold() == CASE_TAG), None)
+
+
+def untaggable(forum: discord.ForumChannel) -> str | None:
+    """Why no case post could be opened in a forum that requires a tag on every post (Discord
+    refuses untagged posts there), or None when the bot can tag them."""
+    if (
+        not forum.flags.require_tag
+        or case_tag(forum) is not None
+        or forum.permissions_for(forum.guild.me).manage_channels
+    ):
+        return None
+    return (
+        f"{forum.mention} requires a tag on every post: add a tag named **{CASE_TAG}** to it, "
+        "or give the bot's role **Manage Channels** there so I can add it"
+    )
+
+
 def retry_delay(attempts: int) -> timedelta:
     """One minute, doubling with each failure, at most an hour."""
     return min(RETRY_FIRST * int(2 ** max(attempts - 1, 0)), RETRY_MAX)
 
 
 def _problem(error: discord.HTTPException) -> str:
+    if error.code == THREAD_ARCHIVED:
+        return "the case's post is archived"
     if isinstance(error, discord.Forbidden):
-        return describe_missing(["send_messages_in_threads", "create_public_threads"])
+        return describe_missing(
+            ["send_messages_in_threads", "create_public_threads", "embed_links"]
+        )
     if isinstance(error, discord.DiscordServerError):
         return "Discord is having trouble right now"
     return f"Discord answered {error.status}"
@@ -159,8 +192,9 @@ class FollowUpService:
         self._clock = clock
         self._jobs = jobs
         self._case_locks: dict[int, asyncio.Lock] = {}
+        self._planning = asyncio.Lock()
         jobs.register(PLAN_JOB, self._on_plan)
-        jobs.register(PROMPT_JOB, self._on_prompt)
+        jobs.register(PROMPT_JOB, self._on_prompt, Priority.TIMED)
         jobs.register(SYNC_JOB, self._on_sync)
         jobs.register(CASE_POST_JOB, self._on_case_post)
         jobs.register(CLEAR_CHAT_JOB, self._on_clear_chat)
@@ -170,31 +204,49 @@ class FollowUpService:
     async def resume(self) -> None:
         """After a start: post what is unposted, open missing case posts, re-plan prompts."""
         now = self._clock.now()
+        shards = self._jobs.shards
         async with self._session_factory() as session:
-            pending = (await session.execute(select(FollowUp.id).where(_pending()))).scalars()
+            pending = (
+                await session.execute(
+                    queries.on_shards(
+                        select(FollowUp.id)
+                        .join(Case, Case.id == FollowUp.case_id)
+                        .join(Group, Group.id == Case.group_id)
+                        .where(_pending()),
+                        Group.server_id,
+                        shards,
+                    )
+                )
+            ).scalars()
             for followup_id in pending.all():
                 self._jobs.schedule(SYNC_JOB, str(followup_id), now)
             unopened = await session.execute(
-                select(Case.id)
-                .join(Group, Group.id == Case.group_id)
-                .where(
-                    Group.archived_at.is_(None),
-                    Case.status.in_(WRITABLE_STATUSES),
-                    Case.meeting_id.is_not(None),
-                    Case.forum_thread_id.is_(None),
+                queries.on_shards(
+                    select(Case.id)
+                    .join(Group, Group.id == Case.group_id)
+                    .where(
+                        Group.archived_at.is_(None),
+                        Case.status.in_(WRITABLE_STATUSES),
+                        Case.meeting_id.is_not(None),
+                        Case.forum_thread_id.is_(None),
+                    ),
+                    Group.server_id,
+                    shards,
                 )
             )
             for case_id in unopened.scalars().all():
                 self._jobs.schedule(CASE_POST_JOB, str(case_id), now)
-            groups = (
-                (await session.execute(select(Group).where(Group.archived_at.is_(None))))
-                .scalars()
-                .all()
+            self._jobs.schedule(PLAN_JOB, PLAN_ALL, now)
+            settings = await session.execute(
+                queries.on_shards(
+                    select(Group.id, Group.settings).where(Group.archived_at.is_(None)),
+                    Group.server_id,
+                    shards,
+                )
             )
-        for group in groups:
-            self._jobs.schedule(PLAN_JOB, str(group.id), now)
-            if GroupSettings.from_dict(group.settings).clear_text_channel:
-                self._jobs.schedule(CLEAR_CHAT_JOB, str(group.id), now)
+            for group_id, values in settings.all():
+                if GroupSettings.from_dict(values).clear_text_channel:
+                    self._jobs.schedule(CLEAR_CHAT_JOB, str(group_id), now)
 
     def case_presented(self, case_id: int) -> None:
         self._jobs.schedule(CASE_POST_JOB, str(case_id), self._clock.now())
@@ -260,12 +312,14 @@ class FollowUpService:
             when = (meeting.started_at or meeting.scheduled_start) if meeting else case.offered_at
             date = meeting_date(when, group.timezone)
             try:
+                tags = await self._case_tags(forum)
                 created = await forum.create_thread(
                     name=case_post_title(case.label, date),
                     content=f"**{case.label}**, presented at the meeting of {date}.\n"
                     "Follow-ups on this case gather here, and everyone in the group can reply "
                     "at any time. What is said in the group stays in the group.",
                     allowed_mentions=discord.AllowedMentions.none(),
+                    applied_tags=tags,
                     reason="Balint case post",
                 )
             except discord.HTTPException as error:
@@ -287,6 +341,17 @@ class FollowUpService:
             assert winner is not None
             assert winner.forum_thread_id is not None
             return winner.forum_thread_id
+
+    async def _case_tags(self, forum: discord.ForumChannel) -> list[discord.ForumTag]:
+        """The "case" tag when the forum has one; in a forum that requires a tag on every
+        post, created first if missing (Manage Channels), else a problem saying what to do."""
+        tag = case_tag(forum)
+        if tag is not None or not forum.flags.require_tag:
+            return [] if tag is None else [tag]
+        problem = untaggable(forum)
+        if problem is not None:
+            raise PostProblem(problem)
+        return [await forum.create_tag(name=CASE_TAG, reason="Balint case posts need a tag")]
 
     async def delete_case_post(self, case: Case) -> bool:
         """Remove a case's forum post; False if Discord refused (try again later)."""
@@ -593,7 +658,9 @@ class FollowUpService:
         embed = await self._render(followup, group.server_id)
         if followup.posted_message_id is not None:
             try:
-                await thread.get_partial_message(followup.posted_message_id).edit(embed=embed)
+                await self._edit_in_post(
+                    thread_id, thread.get_partial_message(followup.posted_message_id), embed
+                )
                 await self._finish(
                     followup.id, posted_message_id=followup.posted_message_id, text=followup.text
                 )
@@ -616,6 +683,29 @@ class FollowUpService:
             raise PostProblem("the case's post was deleted; I'm opening a new one") from None
         await self._finish(followup.id, posted_message_id=message.id, text=followup.text)
         return message.jump_url if followup.post_attempts > 0 else None
+
+    async def _edit_in_post(
+        self, thread_id: int, message: discord.PartialMessage, embed: discord.Embed
+    ) -> None:
+        """Edit a message in a case post, reopening the post first when Discord archived it
+        for inactivity: an archived post refuses edits (50083) on every retry otherwise."""
+        try:
+            await message.edit(embed=embed)
+            return
+        except discord.HTTPException as error:
+            if error.code != THREAD_ARCHIVED:
+                raise
+        try:
+            await self._client.http.edit_channel(
+                thread_id, archived=False, reason="Balint follow-up edited"
+            )
+        except discord.HTTPException as error:
+            log.warning("could not reopen an archived case post: HTTP %s", error.status)
+            raise PostProblem(
+                "the case's post is archived and I can't reopen it. "
+                + describe_missing(["send_messages", "manage_threads"])
+            ) from error
+        await message.edit(embed=embed)
 
     async def _finish(
         self, followup_id: int, *, posted_message_id: int | None, text: str | None
@@ -665,7 +755,7 @@ class FollowUpService:
         embed = discord.Embed(
             description=followup.text, colour=discord.Colour.teal(), timestamp=followup.created_at
         )
-        embed.set_author(name=f"Follow-up by {name}"[:256])
+        embed.set_author(name=clip(f"Follow-up by {name}", AUTHOR))
         if followup.edited_at is not None:
             embed.set_footer(text="edited")
         return embed
@@ -714,83 +804,126 @@ class FollowUpService:
         self._jobs.cancel(PROMPT_JOB, str(prompt_id))
 
     async def _on_plan(self, key: str) -> None:
-        await self.plan_prompts(int(key))
+        if key == PLAN_ALL:
+            await self.plan_all()
+        else:
+            await self.plan_prompts(int(key))
+
+    async def plan_all(self) -> None:
+        """After a start: re-plan every group with prompts to plan or re-plan, a few hundred
+        groups per transaction (one job, not one per group: a society has thousands)."""
+        async with self._session_factory() as session:
+            group_ids: Sequence[int] = (
+                (await session.execute(_groups_to_plan(self._jobs.shards))).scalars().all()
+            )
+        for start in range(0, len(group_ids), GROUPS_PER_PLAN):
+            await self._plan(group_ids[start : start + GROUPS_PER_PLAN])
 
     async def plan_prompts(self, group_id: int) -> None:
         """Prompts due before the group's next scheduled meeting; others not yet sent go."""
+        await self._plan([group_id])
+
+    async def _plan(self, group_ids: Sequence[int]) -> None:
+        """Plan the groups' prompts with a handful of statements whatever their number."""
         now = self._clock.now()
-        async with self._session_factory() as session:
-            group = await session.get(Group, group_id)
-            if group is None:
-                return
-            settings = GroupSettings.from_dict(group.settings)
-            meeting = (
-                None if group.archived_at else await queries.next_meeting(session, group_id, now)
+        # One plan at a time: two at once could both add a group's prompt.
+        async with self._planning, self._session_factory() as session:
+            groups = (
+                (await session.execute(select(Group).where(Group.id.in_(group_ids))))
+                .scalars()
+                .all()
             )
-            unsent = await _unsent_prompts(session, group_id)
-            keep: dict[int, FollowUpPrompt] = {}
-            for prompt in unsent:
-                if meeting is not None and prompt.before_meeting_id == meeting.id:
-                    keep[prompt.case_id] = prompt
-                else:
-                    self._jobs.cancel(PROMPT_JOB, str(prompt.id))
-                    await session.delete(prompt)
-            if meeting is not None:
-                due = meeting.scheduled_start - timedelta(days=settings.followup_prompt_days)
-                already_sent = set(
-                    (
-                        await session.execute(
-                            select(FollowUpPrompt.case_id).where(
-                                FollowUpPrompt.before_meeting_id == meeting.id,
-                                FollowUpPrompt.sent_at.is_not(None),
-                            )
+            active = [group.id for group in groups if group.archived_at is None]
+            meetings = await queries.next_meetings(session, active, now)
+            unsent = await _unsent_prompts(session, group_ids)
+            sent = {
+                (case_id, meeting_id)
+                for case_id, meeting_id in await session.execute(
+                    select(FollowUpPrompt.case_id, FollowUpPrompt.before_meeting_id).where(
+                        FollowUpPrompt.before_meeting_id.in_(
+                            [meeting.id for meeting in meetings.values()]
+                        ),
+                        FollowUpPrompt.sent_at.is_not(None),
+                    )
+                )
+            }
+            presented = (
+                (
+                    await session.execute(
+                        select(Case).where(
+                            Case.group_id.in_(list(meetings)),
+                            Case.status == CaseStatus.PRESENTED,
+                            Case.presented_at.is_not(None),
                         )
                     )
-                    .scalars()
-                    .all()
                 )
-                for case in await self._promptable(session, group_id, meeting, settings):
-                    if case.id in already_sent:
-                        continue
-                    kept = keep.pop(case.id, None)
-                    if kept is None:
-                        session.add(
-                            FollowUpPrompt(
-                                case_id=case.id, before_meeting_id=meeting.id, due_at=due
-                            )
-                        )
-                    else:
-                        kept.due_at = due
-            for stale in keep.values():
-                self._jobs.cancel(PROMPT_JOB, str(stale.id))
-                await session.delete(stale)
-            await session.commit()
-            scheduled = await _unsent_prompts(session, group_id)
+                .scalars()
+                .all()
+            )
+            cycles = await _cycles(session, presented)
+            changed = False
+            for group in groups:
+                settings = GroupSettings.from_dict(group.settings)
+                meeting = meetings.get(group.id)
+                promptable = [
+                    case
+                    for case in presented
+                    if case.group_id == group.id
+                    and cycles[case.id] <= settings.followup_prompt_cycles
+                    and meeting is not None
+                    and (case.id, meeting.id) not in sent
+                ]
+                changed |= await self._plan_group(
+                    session, group.id, meeting, settings, unsent.get(group.id, []), promptable
+                )
+            # Start-up re-plans every group with prompts: most find them as they were.
+            scheduled = [prompt for prompts in unsent.values() for prompt in prompts]
+            if changed:
+                await session.commit()
+                scheduled = [
+                    prompt
+                    for prompts in (await _unsent_prompts(session, group_ids)).values()
+                    for prompt in prompts
+                ]
         for prompt in scheduled:
             self._jobs.schedule(PROMPT_JOB, str(prompt.id), prompt.due_at)
 
-    async def _promptable(
-        self, session: AsyncSession, group_id: int, meeting: Meeting, settings: GroupSettings
-    ) -> list[Case]:
-        """Presented, open cases still within the group's number of prompted cycles."""
-        cases = (
-            (
-                await session.execute(
-                    select(Case).where(
-                        Case.group_id == group_id,
-                        Case.status == CaseStatus.PRESENTED,
-                        Case.presented_at.is_not(None),
+    async def _plan_group(
+        self,
+        session: AsyncSession,
+        group_id: int,
+        meeting: Meeting | None,
+        settings: GroupSettings,
+        unsent: Sequence[FollowUpPrompt],
+        promptable: Sequence[Case],
+    ) -> bool:
+        """Bring one group's unsent prompts in line with its next meeting (in `session`,
+        not committed); whether anything changed."""
+        keep: dict[int, FollowUpPrompt] = {}
+        stale: list[FollowUpPrompt] = []
+        for prompt in unsent:
+            if meeting is not None and prompt.before_meeting_id == meeting.id:
+                keep[prompt.case_id] = prompt
+            else:
+                stale.append(prompt)
+        changed = False
+        if meeting is not None:
+            due = meeting.scheduled_start - timedelta(days=settings.followup_prompt_days)
+            for case in promptable:
+                kept = keep.pop(case.id, None)
+                if kept is None:
+                    session.add(
+                        FollowUpPrompt(case_id=case.id, before_meeting_id=meeting.id, due_at=due)
                     )
-                )
-            )
-            .scalars()
-            .all()
-        )
-        return [
-            case
-            for case in cases
-            if await _cycle(session, case, meeting) <= settings.followup_prompt_cycles
-        ]
+                    changed = True
+                elif kept.due_at != due:
+                    kept.due_at = due
+                    changed = True
+        for prompt in [*stale, *keep.values()]:
+            self._jobs.cancel(PROMPT_JOB, str(prompt.id))
+            await session.delete(prompt)
+            changed = True
+        return changed
 
     async def _on_prompt(self, key: str) -> None:
         now = self._clock.now()
@@ -837,7 +970,7 @@ class FollowUpService:
         if meeting.status != MeetingStatus.SCHEDULED or meeting.scheduled_start <= now:
             return False
         settings = GroupSettings.from_dict(group.settings)
-        if await _cycle(session, case, meeting) > settings.followup_prompt_cycles:
+        if (await _cycles(session, [case]))[case.id] > settings.followup_prompt_cycles:
             return False
         membership = await queries.membership(session, group.id, case.presenter_id)
         if membership is None or membership.status != MembershipStatus.ACTIVE:
@@ -932,25 +1065,63 @@ async def _previous_end(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def _cycle(session: AsyncSession, case: Case, before: Meeting) -> int:
-    """Which meeting after the case `before` is: 1 for the first meeting after it."""
-    assert case.presented_at is not None
-    held_since = await session.execute(
-        select(func.count(Meeting.id)).where(
-            Meeting.group_id == case.group_id,
-            Meeting.status == MeetingStatus.ENDED,
-            Meeting.started_at > case.presented_at,
-            Meeting.id != before.id,
+async def _cycles(session: AsyncSession, cases: Sequence[Case]) -> dict[int, int]:
+    """Which meeting after each presented case the group's next one is: 1 for the first
+    meeting after it (the meetings its group has ended since it was presented, plus one)."""
+    if not cases:
+        return {}
+    held = await session.execute(
+        select(Case.id, func.count(Meeting.id))
+        .join(
+            Meeting,
+            and_(
+                Meeting.group_id == Case.group_id,
+                Meeting.status == MeetingStatus.ENDED,
+                Meeting.started_at > Case.presented_at,
+            ),
+        )
+        .where(Case.id.in_([case.id for case in cases]))
+        .group_by(Case.id)
+    )
+    counts = {case_id: count for case_id, count in held}
+    return {case.id: counts.get(case.id, 0) + 1 for case in cases}
+
+
+async def _unsent_prompts(
+    session: AsyncSession, group_ids: Sequence[int]
+) -> dict[int, list[FollowUpPrompt]]:
+    """The groups' prompts not sent yet, whatever meeting they were planned for, by group."""
+    result = await session.execute(
+        select(FollowUpPrompt, Case.group_id)
+        .join(Case, Case.id == FollowUpPrompt.case_id)
+        .where(Case.group_id.in_(group_ids), FollowUpPrompt.sent_at.is_(None))
+    )
+    by_group: dict[int, list[FollowUpPrompt]] = {}
+    for prompt, group_id in result:
+        by_group.setdefault(group_id, []).append(prompt)
+    return by_group
+
+
+def _groups_to_plan(shards: Shards) -> CompoundSelect[int]:
+    """This process's groups with prompts to plan or re-plan: planning the others changes
+    nothing, and a society has thousands of them."""
+    return queries.on_shards(
+        select(Case.group_id)
+        .join(Group, Group.id == Case.group_id)
+        .where(
+            Group.archived_at.is_(None),
+            Case.status == CaseStatus.PRESENTED,
+            Case.presented_at.is_not(None),
+        ),
+        Group.server_id,
+        shards,
+    ).union(
+        queries.on_shards(
+            select(Case.group_id)
+            .join(FollowUpPrompt, FollowUpPrompt.case_id == Case.id)
+            .join(Group, Group.id == Case.group_id)
+            .where(Group.archived_at.is_(None), FollowUpPrompt.sent_at.is_(None)),
+            Group.server_id,
+            shards,
         )
     )
-    return int(held_since.scalar_one()) + 1
-
-
-async def _unsent_prompts(session: AsyncSession, group_id: int) -> Sequence[FollowUpPrompt]:
-    """The group's prompts not sent yet, whatever meeting they were planned for."""
-    result = await session.execute(
-        select(FollowUpPrompt)
-        .join(Case, Case.id == FollowUpPrompt.case_id)
-        .where(Case.group_id == group_id, FollowUpPrompt.sent_at.is_(None))
-    )
-    return result.scalars().all()

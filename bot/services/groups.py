@@ -24,6 +24,7 @@ from bot.domain.zones import zone_names
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.messages import DEFAULT_AGREEMENT
 from bot.permissions import describe_missing
+from bot.services.followups import untaggable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ BOT_TEXT = discord.Permissions(
     add_reactions=True,
 )
 BOT_VOICE = discord.Permissions(view_channel=True, connect=True, move_members=True, speak=True)
+# Discord's JSON error code for moving (or disconnecting) a member who is not in voice.
+NOT_CONNECTED_TO_VOICE = 40032
 # In a forum, "send messages" means starting posts: the bot opens one per case.
 FORUM_MEMBER_DENY = discord.Permissions(send_messages=True, create_public_threads=True)
 
@@ -127,6 +130,13 @@ def validate_group_name(name: str) -> str:
     return cleaned
 
 
+def bot_grants(kind: ChannelKind) -> discord.Permissions:
+    """What the bot allows itself in a group channel of this kind."""
+    voice = kind in (ChannelKind.VOICE, ChannelKind.CATEGORY)
+    text = kind is not ChannelKind.VOICE
+    return discord.Permissions((BOT_VOICE.value if voice else 0) | (BOT_TEXT.value if text else 0))
+
+
 def private_overwrites(
     guild: discord.Guild, role: discord.Role, kind: ChannelKind
 ) -> dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]:
@@ -136,7 +146,7 @@ def private_overwrites(
     member_allow = (MEMBER_VOICE.value if voice else 0) | (MEMBER_TEXT.value if text else 0)
     member_deny = FORUM_MEMBER_DENY.value if kind is ChannelKind.FORUM else 0
     member_allow &= ~member_deny
-    bot_allow = (BOT_VOICE.value if voice else 0) | (BOT_TEXT.value if text else 0)
+    bot_allow = bot_grants(kind).value
     hidden = discord.Permissions(view_channel=True, connect=voice)
     # In this order, so that editing an existing channel never hides it from the bot midway.
     return {
@@ -355,7 +365,11 @@ class GroupService:
             return membership
 
     async def accept_agreement(self, guild: discord.Guild, membership_id: int) -> Group:
-        """Activate the membership, then give the role; undone if Discord refuses."""
+        """Activate the membership, then give the role; undone if Discord refuses.
+
+        Accepting again gives the role again: a role lost to a crash between the two
+        steps is completed by the member's second click.
+        """
         now = self._clock.now()
         async with self._session_factory() as session:
             claimed = await session.execute(
@@ -369,9 +383,8 @@ class GroupService:
             group = await session.get(Group, membership.group_id) if membership else None
             if membership is None or group is None or group.archived_at is not None:
                 raise UserFacingError("This invitation is no longer open.")
-            if claimed.rowcount == 0:  # type: ignore[attr-defined]
-                if membership.status == MembershipStatus.ACTIVE:
-                    return group
+            claimed_now = claimed.rowcount == 1  # type: ignore[attr-defined]
+            if not claimed_now and membership.status != MembershipStatus.ACTIVE:
                 raise UserFacingError("This invitation is no longer open; ask a leader.")
             await session.commit()
         try:
@@ -380,17 +393,19 @@ class GroupService:
                 guild.id, membership.user_id, group.role_id, reason="accepted the group agreement"
             )
         except discord.HTTPException:
-            async with self._session_factory() as session:
-                await session.execute(
-                    update(Membership)
-                    .where(Membership.id == membership_id)
-                    .values(
-                        status=MembershipStatus.INVITED,
-                        agreement_accepted_at=None,
-                        joined_at=None,
+            # Undone only if this click made it active: an older acceptance stands.
+            if claimed_now:
+                async with self._session_factory() as session:
+                    await session.execute(
+                        update(Membership)
+                        .where(Membership.id == membership_id)
+                        .values(
+                            status=MembershipStatus.INVITED,
+                            agreement_accepted_at=None,
+                            joined_at=None,
+                        )
                     )
-                )
-                await session.commit()
+                    await session.commit()
             raise UserFacingError(
                 "I couldn't give you access to the group just now, so nothing changed. "
                 "Please try again later; the leaders may need to check my permissions."
@@ -411,7 +426,12 @@ class GroupService:
     async def remove_member(
         self, guild: discord.Guild, group: Group, user_id: int, *, may_remove_leaders: bool
     ) -> None:
-        """Take the role and every access away at once, voice included."""
+        """Take the role and every access away at once, voice included.
+
+        Discord first, the record after: the database never says "removed" while the
+        member still sees the group. If Discord refuses or fails, nothing is recorded and
+        running `/group remove` again finishes the job (each step is idempotent).
+        """
         async with self._session_factory() as session:
             membership = await queries.membership(session, group.id, user_id)
             if membership is None or membership.status not in (
@@ -428,25 +448,42 @@ class GroupService:
                 and len(await queries.leader_ids(session, group.id)) == 1
             ):
                 raise UserFacingError("That is the group's only leader: add another leader first.")
-            was_active = membership.status == MembershipStatus.ACTIVE
-            membership.status = MembershipStatus.REMOVED
-            membership.left_at = self._clock.now()
             live = await queries.live_meeting(session, group.id)
+        if membership.status == MembershipStatus.ACTIVE:
+            rooms = {r for r in (group.voice_channel_id, live and live.voice_channel_id) if r}
+            await self._take_access(guild, group, user_id, rooms)
+        async with self._session_factory() as session:
+            await session.execute(
+                update(Membership)
+                .where(Membership.id == membership.id, Membership.status == membership.status)
+                .values(status=MembershipStatus.REMOVED, left_at=self._clock.now())
+            )
             await session.commit()
-        if not was_active:
-            return
+
+    async def _take_access(
+        self, guild: discord.Guild, group: Group, user_id: int, rooms: set[int]
+    ) -> None:
+        """Take the group's role away and disconnect them from its rooms; raise if refused."""
         http = guild._state.http
         try:
             if group.role_id is not None:
                 await http.remove_role(guild.id, user_id, group.role_id, reason="left the group")
-            voice_state = _voice_channel_of(guild, user_id)
-            group_rooms = {group.voice_channel_id, live.voice_channel_id if live else None}
-            if voice_state is not None and voice_state in group_rooms:
+            if _voice_channel_of(guild, user_id) in rooms:
                 await http.edit_member(guild.id, user_id, channel_id=None, reason="left the group")
         except discord.Forbidden as error:
             raise MissingBotPermission(
                 describe_missing(["manage_roles", "move_members"])
+                + f" <@{user_id}> is still in **{group.name}**: run `/group remove` again "
+                "once it is granted."
             ) from error
+        except discord.HTTPException as error:
+            if error.code == NOT_CONNECTED_TO_VOICE:
+                return
+            raise UserFacingError(
+                f"Discord didn't complete the removal (it answered {error.status}), so "
+                f"<@{user_id}> is still in **{group.name}**. Run `/group remove` again in a "
+                "moment."
+            ) from None
 
     async def set_agreement(self, group: Group, text: str) -> None:
         cleaned = text.strip()
@@ -490,14 +527,24 @@ def _voice_channel_of(guild: discord.Guild, user_id: int) -> int | None:
 
 
 def _check_bot_can_build(guild: discord.Guild, adopted: AdoptedChannels) -> None:
-    """Refuse before creating anything if the bot could not finish."""
+    """Refuse before creating anything if the bot could not finish.
+
+    The bot grants itself what it needs in each channel (Embed Links for the panel and the
+    follow-ups, say), and Discord lets it grant only what it holds in the server, or in the
+    category of a channel: a bit missing there would fail halfway with a bare 403."""
+    me = guild.me.guild_permissions
     missing = [
         flag
         for flag in ("manage_roles", "manage_channels", "view_channel")
-        if not getattr(guild.me.guild_permissions, flag)
+        if not getattr(me, flag)
     ]
+    if not me.administrator:
+        missing += _not_held(me, BOT_TEXT | BOT_VOICE)
     if missing:
         raise MissingBotPermission(describe_missing(missing))
+    problem = untaggable(adopted.forum) if adopted.forum is not None else None
+    if problem is not None:
+        raise MissingBotPermission(f"I couldn't open case posts there: {problem}.")
     for channel in adopted.all():
         permissions = channel.permissions_for(guild.me)
         if not (permissions.manage_roles and permissions.view_channel):
@@ -505,6 +552,20 @@ def _check_bot_can_build(guild: discord.Guild, adopted: AdoptedChannels) -> None
                 f"I can't manage {channel.mention}: give the bot's role **Manage Permissions** "
                 "and **View Channel** on it, or leave that option out and I'll create a channel."
             )
+        category = channel.category
+        if category is None or category in adopted.all() or me.administrator:
+            continue
+        lacking = _not_held(category.permissions_for(guild.me), bot_grants(kind_of(channel)))
+        if lacking:
+            raise MissingBotPermission(
+                describe_missing(lacking)
+                + f" (in the category {category.mention}, which holds {channel.mention})"
+            )
+
+
+def _not_held(held: discord.Permissions, wanted: discord.Permissions) -> list[str]:
+    """The flags of ``wanted`` that ``held`` lacks, by name."""
+    return [flag for flag, value in wanted if value and not getattr(held, flag)]
 
 
 async def _delete_quietly(created: list[discord.abc.GuildChannel | discord.Role]) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db import queries
 from bot.db.models import Group, Server
 from bot.domain.phases import CASE_PHASES, MEETING_PHASES, Phase, PhaseTemplate
-from bot.permissions import REQUIRED_PERMISSIONS
+from bot.permissions import lacking
 from bot.services.access import channel_ids_of, is_server_admin
 from bot.services.sessions import template_of
 
@@ -45,11 +45,7 @@ class GuideSection:
 
 def missing_permissions(granted: discord.Permissions) -> list[str]:
     """The required permissions the bot lacks, each with why it needs it."""
-    return [
-        f"❌ **{p.label}**: {p.reason}"
-        for p in REQUIRED_PERMISSIONS
-        if not getattr(granted, p.flag)
-    ]
+    return [f"❌ **{p.label}**: {p.reason}" for p in lacking(granted)]
 
 
 def admin_section(granted: discord.Permissions, lobby_id: int | None, groups: int) -> GuideSection:
@@ -131,7 +127,22 @@ def leader_section(group: Group, template: PhaseTemplate) -> GuideSection:
                 run_through(template),
                 "**Move on** with the panel's buttons or `/phase next | back | set | extend`.",
                 "**End:** `/session end` lifts every silence, frees the room and gives you a "
-                "private summary.",
+                "private summary; it is also posted in the leaders' debrief space (a channel "
+                "only the leaders, and a supervisor role if set, can see), with a thread for "
+                "your notes.",
+                "**Keeping the frame:** `/frame deputy member:` names who holds the meeting if "
+                "your connection fails (a member agrees by DM); after a minute away they get "
+                "the panel and `/phase`, and it comes back to you when you return. With no "
+                "deputy the meeting waits. A member who drops gets a quiet line and a DM; if "
+                "the presenter drops, your space gets a cue to pause the timer "
+                "(`/frame resume` carries on). `/round start` runs the check-in as a round "
+                "(`/round next | skip`); `/frame settings` sets the round's order, time each "
+                "and one voice at a time.",
+                "**Attendance:** the bot records who is in the room from start to end. "
+                "`/attendance meeting` shows who came and for how long, `/attendance group` "
+                "a chart and CSV of a period, `/attendance correct` fixes a record (joined by "
+                "phone) with a reason; `/attendance scheme` sets how sessions count for CPD "
+                "credit and from what share of a meeting a member counts as present.",
                 "Change the phases and timings with `/group phases`; members and the agreement "
                 "with `/group add | remove | info | agreement-edit`; the schedule with "
                 "`/schedule set | change | skip | move | cancel`.",
@@ -156,6 +167,11 @@ def member_section(groups: Sequence[Group]) -> GuideSection:
                 "• **Follow-ups:** `/followup write` tells the group what happened since you "
                 "presented (the DM before a meeting has a button too); `/followup edit | "
                 "delete` change it.",
+                "• **Check-in round:** when it is your turn the panel says so; `/round pass` "
+                "lets your turn go by. If you drop out, rejoin the room (or the lobby).",
+                "• **Attendance and CPD:** `/attendance me` shows your record; "
+                "`/attendance statement name:` DMs you a PDF for your college, with a code "
+                "anyone can check with `/attendance verify`.",
                 "• **Your data:** `/privacy export` sends you everything the bot keeps about "
                 "you; `/privacy delete` erases it.",
                 "What is said in the group stays in the group: the bot never records voice.",

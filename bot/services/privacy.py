@@ -16,16 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, false, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db.models import (
     Attendance,
+    AttendanceCorrection,
+    AttendanceStatement,
     Case,
     CaseStatus,
+    Deputy,
     FollowUp,
     FollowUpPrompt,
+    FrameEvent,
     Group,
     Meeting,
     Membership,
@@ -35,19 +39,25 @@ from bot.db.models import (
     PresenterPass,
     Reminder,
     ReminderDM,
+    RoundTurn,
     Rsvp,
 )
+from bot.db.queries import on_shards
 from bot.domain.group_settings import GroupSettings
 from bot.scheduler import JobScheduler
 from bot.services.followups import FollowUpService
+from bot.services.frame import FrameService
 
 log = logging.getLogger(__name__)
 
 RETENTION_JOB = "retention"
 RETENTION_TIME = time(3, 0)  # UTC, a quiet hour almost everywhere the groups meet
+RETENTION_AFTER_START = timedelta(minutes=10)
 RETIRED_LABEL = "(removed after the retention period)"
 # Who a record past its retention period points at: no one (Discord ids are positive).
 RETIRED_PERSON = -1
+# Group ids in one IN (...) of the retention sweep: well below every driver's bind limit.
+GROUPS_PER_STATEMENT = 1000
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,42 @@ PERSONAL_DATA: dict[str, PersonalDatum] = {
         "attendance",
         "unlinked",
         f"unlinked {_OLD_MEETINGS}",
+    ),
+    "attendance_corrections.user_id": PersonalDatum(
+        "a leader corrected the minutes the bot measured for the person at a meeting",
+        "the group's leaders; the person (/attendance me, statements)",
+        "attendance_corrections",
+        "unlinked",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
+    "attendance_corrections.reason": PersonalDatum(
+        "why the minutes were corrected (e.g. joined by phone), written by a leader",
+        "the group's leaders; the person",
+        "attendance_corrections",
+        "no longer linked to the person (the row is unlinked)",
+        f"wiped {_OLD_MEETINGS}",
+    ),
+    "attendance_corrections.corrected_by": PersonalDatum(
+        "which leader corrected a record",
+        "the group's leaders",
+        "attendance_corrections_made",
+        "unlinked when that leader erases their data",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
+    "attendance_statements.user_id": PersonalDatum(
+        "an attendance statement (CPD) was sent to the person, so its code can be verified",
+        "no one; /attendance verify says only whether a code matches the records",
+        "attendance_statements",
+        "deleted: the person's statements no longer verify and no new ones can cover the "
+        "meetings before the erasure",
+        f"deleted when issued longer ago than {_PERIOD}",
+    ),
+    "attendance_statements.display_name": PersonalDatum(
+        "the name the person chose to appear on their statement",
+        "the person (the PDF); no one else through the bot",
+        "attendance_statements",
+        "deleted",
+        f"deleted when issued longer ago than {_PERIOD}",
     ),
     "cases.presenter_id": PersonalDatum(
         "who presented a case: rotation and follow-up prompts",
@@ -162,6 +208,28 @@ PERSONAL_DATA: dict[str, PersonalDatum] = {
         "unlinked when that leader erases their data",
         f"deleted with the follow-up when the case is older than {_PERIOD}",
     ),
+    "deputies.user_id": PersonalDatum(
+        "who holds a meeting if its leader's connection fails (named by a leader, agreed by "
+        "the person)",
+        "the group's leaders; the person (by DM)",
+        "deputy",
+        "unlinked, and the naming ended",
+        f"deleted {_OLD_MEETINGS}; a group-wide naming once replaced that long ago",
+    ),
+    "frame_events.user_id": PersonalDatum(
+        "who dropped out of a meeting, who held it in the leader's place, whom it waited for",
+        "the group's members (the chat line) and leaders (the debrief summary)",
+        "frame_events",
+        "unlinked",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
+    "round_turns.user_id": PersonalDatum(
+        "whose turn it is in a meeting's check-in round (only that someone spoke, never what)",
+        "the group's members, during the meeting",
+        "check_in_turns",
+        "unlinked",
+        f"unlinked {_OLD_MEETINGS}",
+    ),
     "groups.name": PersonalDatum(
         "the group's name, chosen by the admin who created it (no person's name, please)",
         "the group's members, invitees and server admins",
@@ -215,16 +283,24 @@ class PrivacyService:
         clock: Clock,
         jobs: JobScheduler,
         followups: FollowUpService,
+        frame: FrameService,
     ) -> None:
         self._session_factory = session_factory
         self._clock = clock
         self._jobs = jobs
         self._followups = followups
+        self._frame = frame
         jobs.register(RETENTION_JOB, self._on_retention)
 
     def start(self) -> None:
-        """Run the retention sweep now, then daily."""
-        self._jobs.schedule(RETENTION_JOB, "daily", self._clock.now())
+        """Run the retention sweep soon after connecting, then daily.
+
+        Not at once: the sweep has a day, while the start-up's own work (silences, events,
+        reminders) has seconds, and at a society's scale the two would share one CPU.
+        A reconnection never pushes a run already due sooner further away."""
+        soon = self._clock.now() + RETENTION_AFTER_START
+        if not any(job.when <= soon for job in self._jobs.pending(RETENTION_JOB)):
+            self._jobs.schedule(RETENTION_JOB, "daily", soon)
 
     # Export -------------------------------------------------------------------------------
 
@@ -305,6 +381,35 @@ class PrivacyService:
                         )
                     ).all()
                 ],
+                "attendance_corrections": [
+                    {
+                        "meeting_id": c.meeting_id,
+                        "minutes": c.minutes,
+                        "reason": c.reason,
+                        "at": _iso(c.corrected_at),
+                    }
+                    for c in await _rows(
+                        session, AttendanceCorrection, AttendanceCorrection.user_id == user_id
+                    )
+                ],
+                "attendance_corrections_made": len(
+                    await _rows(
+                        session, AttendanceCorrection, AttendanceCorrection.corrected_by == user_id
+                    )
+                ),
+                "attendance_statements": [
+                    {
+                        "group": names.get(st.group_id),
+                        "name_on_statement": st.display_name,
+                        "from": st.first_day.isoformat(),
+                        "to": st.last_day.isoformat(),
+                        "code": st.code,
+                        "issued_at": _iso(st.issued_at),
+                    }
+                    for st in await _rows(
+                        session, AttendanceStatement, AttendanceStatement.user_id == user_id
+                    )
+                ],
                 "rsvps": [
                     {
                         "meeting_id": r.meeting_id,
@@ -328,6 +433,28 @@ class PrivacyService:
                 "phases_started": len(
                     await _rows(session, PhaseLogEntry, PhaseLogEntry.started_by == user_id)
                 ),
+                "deputy": [
+                    {
+                        "group": names.get(d.group_id),
+                        "named_at": _iso(d.named_at),
+                        "accepted_at": _iso(d.accepted_at),
+                        "ended_at": _iso(d.ended_at),
+                    }
+                    for d in await _rows(session, Deputy, Deputy.user_id == user_id)
+                ],
+                "frame_events": [
+                    {
+                        "meeting_id": e.meeting_id,
+                        "what": e.kind.value,
+                        "from": _iso(e.started_at),
+                        "until": _iso(e.ended_at),
+                    }
+                    for e in await _rows(session, FrameEvent, FrameEvent.user_id == user_id)
+                ],
+                "check_in_turns": [
+                    {"meeting_id": t.meeting_id, "status": t.status, "at": _iso(t.started_at)}
+                    for t in await _rows(session, RoundTurn, RoundTurn.user_id == user_id)
+                ],
                 "silences_while_presenting": [
                     {
                         "channel_id": str(o.channel_id),
@@ -390,18 +517,30 @@ class PrivacyService:
                 .where(Case.presenter_id == user_id, Case.status == CaseStatus.PRESENTED)
                 .values(status=CaseStatus.CLOSED, closed_at=now)
             )
+            await session.execute(
+                delete(AttendanceStatement).where(AttendanceStatement.user_id == user_id)
+            )
             for model, column in (
                 (Case, Case.presenter_id),
                 (Attendance, Attendance.user_id),
+                (AttendanceCorrection, AttendanceCorrection.user_id),
+                (AttendanceCorrection, AttendanceCorrection.corrected_by),
                 (Rsvp, Rsvp.user_id),
                 (ReminderDM, ReminderDM.user_id),
                 (PresenterPass, PresenterPass.user_id),
                 (Meeting, Meeting.started_by),
                 (PhaseLogEntry, PhaseLogEntry.started_by),
+                (FrameEvent, FrameEvent.user_id),
+                (RoundTurn, RoundTurn.user_id),
             ):
                 await session.execute(
                     update(model).where(column == user_id).values({column: anonymous})
                 )
+            await session.execute(
+                update(Deputy)
+                .where(Deputy.user_id == user_id)
+                .values(user_id=anonymous, ended_at=func.coalesce(Deputy.ended_at, now))
+            )
             await session.execute(
                 update(OverwriteChange)
                 .where(
@@ -456,27 +595,31 @@ class PrivacyService:
         """
         now = self._clock.now()
         async with self._session_factory() as session:
-            groups = (await session.execute(select(Group))).scalars().all()
+            # Each process purges its own guilds' groups (their posts and threads are
+            # Discord work on its shards); together the processes cover every group.
+            groups = (
+                await session.execute(
+                    on_shards(select(Group), Group.server_id, self._jobs.shards)
+                )
+            ).scalars().all()
             cutoffs = {group.id: retention_cutoff(group, now) for group in groups}
-            cases = (
-                (
-                    await session.execute(
-                        select(Case).where(
-                            or_(
-                                *(
-                                    (Case.group_id == group_id)
-                                    & (func.coalesce(Case.presented_at, Case.offered_at) < cutoff)
-                                    for group_id, cutoff in cutoffs.items()
-                                ),
-                                false(),
-                            ),
-                            (Case.label != RETIRED_LABEL) | Case.forum_thread_id.is_not(None),
-                        )
+            # One condition per group would make a statement thousands of terms deep
+            # (SQLite refuses it): ask for the latest cutoff, sort out the rest here.
+            latest = max(cutoffs.values(), default=now)
+            candidates = (
+                await session.execute(
+                    select(Case).where(
+                        func.coalesce(Case.presented_at, Case.offered_at) < latest,
+                        (Case.label != RETIRED_LABEL) | Case.forum_thread_id.is_not(None),
                     )
                 )
-                .scalars()
-                .all()
-            )
+            ).scalars()
+            cases = [
+                case
+                for case in candidates
+                if case.group_id in cutoffs
+                and (case.presented_at or case.offered_at) < cutoffs[case.group_id]
+            ]
         removed = 0
         for case in cases:
             if not await self._followups.delete_case_post(case):
@@ -493,11 +636,20 @@ class PrivacyService:
                 )
                 await session.commit()
             removed += 1
+        # The leaders' debrief summaries and notes (Discord threads) go like case posts.
+        await self._frame.forget_debriefs_before(cutoffs)
+        by_cutoff: dict[datetime, list[int]] = {}
+        for group_id, cutoff in cutoffs.items():
+            by_cutoff.setdefault(cutoff, []).append(group_id)
         async with self._session_factory() as session:
-            for group_id, cutoff in cutoffs.items():
-                await _forget_people_before(session, group_id, cutoff)
-                if cutoff == now:  # an archive past its period: no one is in it any more
-                    await session.execute(delete(Membership).where(Membership.group_id == group_id))
+            for cutoff, group_ids in by_cutoff.items():
+                for start in range(0, len(group_ids), GROUPS_PER_STATEMENT):
+                    chunk = group_ids[start : start + GROUPS_PER_STATEMENT]
+                    await _forget_people_before(session, chunk, cutoff)
+                    if cutoff == now:  # archives past their period: no one is in them any more
+                        await session.execute(
+                            delete(Membership).where(Membership.group_id.in_(chunk))
+                        )
             await session.commit()
         return removed
 
@@ -510,11 +662,13 @@ def retention_cutoff(group: Group, now: datetime) -> datetime:
     return add_months(now, -months)
 
 
-async def _forget_people_before(session: AsyncSession, group_id: int, cutoff: datetime) -> None:
-    """Unlink or delete every record of the group's meetings before `cutoff` that names
+async def _forget_people_before(
+    session: AsyncSession, group_ids: list[int], cutoff: datetime
+) -> None:
+    """Unlink or delete every record of the groups' meetings before `cutoff` that names
     someone, and the memberships of those who left before it."""
     old_meetings = select(Meeting.id).where(
-        Meeting.group_id == group_id, Meeting.scheduled_start < cutoff
+        Meeting.group_id.in_(group_ids), Meeting.scheduled_start < cutoff
     )
     # Answers and reminders of past meetings have served their purpose.
     await session.execute(delete(Rsvp).where(Rsvp.meeting_id.in_(old_meetings)))
@@ -525,17 +679,40 @@ async def _forget_people_before(session: AsyncSession, group_id: int, cutoff: da
             )
         )
     )
+    await session.execute(
+        delete(AttendanceStatement).where(
+            AttendanceStatement.group_id.in_(group_ids), AttendanceStatement.issued_at < cutoff
+        )
+    )
+    await session.execute(
+        update(AttendanceCorrection)
+        .where(
+            AttendanceCorrection.meeting_id.in_(old_meetings),
+            (AttendanceCorrection.user_id > 0) | (AttendanceCorrection.corrected_by > 0),
+        )
+        .values(user_id=RETIRED_PERSON, corrected_by=RETIRED_PERSON, reason="")
+    )
     # Counts the group keeps (attendance, turns, phases) stay, linked to no one.
     for model, column in (
         (Attendance, Attendance.user_id),
         (PresenterPass, PresenterPass.user_id),
         (PhaseLogEntry, PhaseLogEntry.started_by),
+        (FrameEvent, FrameEvent.user_id),
+        (RoundTurn, RoundTurn.user_id),
     ):
         await session.execute(
             update(model)
             .where(model.meeting_id.in_(old_meetings), column > 0)
             .values({column: RETIRED_PERSON})
         )
+    # Deputies of old meetings, and group-wide ones replaced long ago, have served.
+    await session.execute(
+        delete(Deputy).where(
+            Deputy.group_id.in_(group_ids),
+            Deputy.meeting_id.in_(old_meetings)
+            | (Deputy.meeting_id.is_(None) & (Deputy.ended_at < cutoff)),
+        )
+    )
     await session.execute(
         update(Meeting)
         .where(Meeting.id.in_(old_meetings), Meeting.started_by > 0)
@@ -553,7 +730,7 @@ async def _forget_people_before(session: AsyncSession, group_id: int, cutoff: da
     departed = Membership.status.not_in((MembershipStatus.ACTIVE, MembershipStatus.INVITED))
     await session.execute(
         delete(Membership).where(
-            Membership.group_id == group_id,
+            Membership.group_id.in_(group_ids),
             departed,
             func.coalesce(Membership.left_at, Membership.invited_at) < cutoff,
         )

@@ -36,6 +36,7 @@ from bot.db.models import (
 )
 from bot.domain.group_settings import GroupSettings
 from bot.errors import UserFacingError
+from bot.ratelimit import Priority
 from bot.replies import timestamp
 from bot.scheduler import JobScheduler
 
@@ -121,7 +122,7 @@ class ReminderService:
         self._clock = clock
         self._jobs = jobs
         self._rsvp_view = rsvp_view
-        jobs.register(REMINDER_JOB, self.on_reminder)
+        jobs.register(REMINDER_JOB, self.on_reminder, Priority.TIMED)
 
     # Keeping the jobs in step with the table -----------------------------------------------
 
@@ -131,6 +132,7 @@ class ReminderService:
         query = (
             select(Reminder.id, Reminder.due_at)
             .join(Meeting, Meeting.id == Reminder.meeting_id)
+            .join(Group, Group.id == Meeting.group_id)
             .where(
                 Reminder.sent_at.is_(None),
                 Reminder.due_at <= now + JOB_WINDOW,
@@ -140,6 +142,7 @@ class ReminderService:
         )
         if group_ids is not None:
             query = query.where(Meeting.group_id.in_(list(group_ids)))
+        query = queries.on_shards(query, Group.server_id, self._jobs.shards)
         async with self._session_factory() as session:
             rows = (await session.execute(query)).all()
         for reminder_id, due_at in rows:

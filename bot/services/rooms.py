@@ -22,8 +22,8 @@ from bot.db.models import Group, Meeting, MeetingStatus, Membership, MembershipS
 from bot.domain.group_settings import GroupSettings
 from bot.errors import MissingBotPermission, UserFacingError
 from bot.permissions import describe_missing
-from bot.services.groups import BOT_VOICE
-from bot.services.silence import OverwriteLedger, WantedOverwrite
+from bot.services.groups import BOT_VOICE, NOT_CONNECTED_TO_VOICE
+from bot.services.silence import OverwriteLedger, WantedOverwrite, failure
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,14 @@ class RoomService:
             )
         moved = []
         for user_id in waiting:
-            if user_id in members and await self.move(guild.id, user_id, room_id, "meeting"):
-                moved.append(user_id)
+            if user_id not in members:
+                continue
+            try:
+                if await self.move(guild.id, user_id, room_id, "meeting"):
+                    moved.append(user_id)
+            except discord.HTTPException as error:
+                # Best effort: a member left in the lobby joins the room themselves.
+                log.info("could not bring a member in from the lobby: HTTP %s", error.status)
         return moved
 
     async def release(self, guild: discord.Guild, group: Group, meeting: Meeting) -> list[str]:
@@ -195,8 +201,10 @@ class RoomService:
             for user_id in list(room.voice_states):
                 if user_id == guild.me.id:
                     continue
-                if not await self.move(guild.id, user_id, lobby_id, "end of the meeting"):
-                    failures.append(f"moving <@{user_id}> back to the lobby")
+                try:
+                    await self.move(guild.id, user_id, lobby_id, "end of the meeting")
+                except (discord.HTTPException, MissingBotPermission) as error:
+                    failures.append(failure(f"moving <@{user_id}> back to the lobby", error))
         changes = await self._ledger.open_changes(meeting_id=meeting.id, reason=ROOM_REASON)
         if await self._ledger.restore(changes):
             failures.append(f"resetting <#{room_id}>")
@@ -210,7 +218,11 @@ class RoomService:
         return failures
 
     async def move(self, guild_id: int, user_id: int, channel_id: int, why: str) -> bool:
-        """Move a connected member; False if they left voice meanwhile or Discord refused."""
+        """Move a connected member; False if they are not connected (left voice meanwhile).
+
+        Any other refusal raises (MissingBotPermission for a 403, else the HTTPException):
+        a move that makes a voice rule take effect must not count as done when it failed.
+        """
         try:
             await self._http.edit_member(guild_id, user_id, channel_id=channel_id, reason=why)
         except discord.Forbidden as error:
@@ -218,7 +230,9 @@ class RoomService:
                 describe_missing(["move_members", "connect"]) + f" (for <#{channel_id}>)"
             ) from error
         except discord.HTTPException as error:
-            log.info("could not move a member (%s): HTTP %s", why, error.status)
+            if error.code != NOT_CONNECTED_TO_VOICE:
+                raise
+            log.info("could not move a member (%s): not connected", why)
             return False
         return True
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db.models import Group, Meeting, MeetingStatus, Reminder, ScheduleSeries
+from bot.db.queries import on_shards
 from bot.domain.group_settings import GroupSettings
 from bot.domain.input_checks import excerpt
 from bot.domain.recurrence import (
@@ -43,7 +45,6 @@ from bot.domain.recurrence import (
 from bot.errors import UserFacingError
 from bot.replies import timestamp
 from bot.scheduler import JobScheduler
-from bot.services.calendar_export import build_calendar
 from bot.services.groups import GroupService, validate_zone
 from bot.services.reminders import (
     ReminderService,
@@ -51,7 +52,7 @@ from bot.services.reminders import (
     offsets_of,
     parse_offsets,
 )
-from bot.services.scheduled_events import EVENT_SYNC_JOB, EventSync
+from bot.services.scheduled_events import EventSync
 
 log = logging.getLogger(__name__)
 
@@ -276,25 +277,20 @@ class ScheduleService:
         self._groups = groups
         self._reminders = reminders
         self.events = EventSync(client, session_factory, clock, jobs)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         jobs.register(DAILY_JOB, self._on_daily)
-
-    def _lock(self, group_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(group_id, asyncio.Lock())
 
     # Start-up and the daily job -------------------------------------------------------------
 
     async def start_up(self) -> None:
         """Rebuild the cache from the database: horizons, reminder jobs, the daily job.
 
-        The event sync is queued as a job: it runs once the scheduler starts and
-        also mends events that were changed by hand while the bot was down.
+        Discord's events are checked once connected (`events.check_all`), against
+        the events each server's GUILD_CREATE brings.
         """
         changed = await self.extend_horizons()
         await self._reminders.schedule_jobs()
-        now = self._clock.now()
-        self._jobs.schedule(DAILY_JOB, "horizon", now + DAY)
-        self._jobs.schedule(EVENT_SYNC_JOB, "all", now)
+        self._jobs.schedule(DAILY_JOB, "horizon", self._clock.now() + DAY)
         for group_id in changed:
             self._client.dispatch("schedule_changed", group_id)
 
@@ -311,11 +307,17 @@ class ScheduleService:
         now = self._clock.now()
         changed: set[int] = set()
         async with self._session_factory() as session:
+            # Each process extends its own guilds' groups: what follows (plans, events,
+            # reminder jobs) is theirs to run.
             active = (
                 await session.execute(
-                    select(ScheduleSeries, Group)
-                    .join(Group, Group.id == ScheduleSeries.group_id)
-                    .where(ScheduleSeries.ended_at.is_(None), Group.archived_at.is_(None))
+                    on_shards(
+                        select(ScheduleSeries, Group)
+                        .join(Group, Group.id == ScheduleSeries.group_id)
+                        .where(ScheduleSeries.ended_at.is_(None), Group.archived_at.is_(None)),
+                        Group.server_id,
+                        self._jobs.shards,
+                    )
                 )
             ).all()
             made = {
@@ -334,6 +336,11 @@ class ScheduleService:
                     log.error("schedule series %s has an unreadable rule", series.id)
                     continue
                 last = made.get(series.id)
+                if last is not None:
+                    # Most series were topped up yesterday: one date tells, not ten.
+                    following = rule.occurrence(last + 1)
+                    if following is None or following.start > now + HORIZON:
+                        continue
                 due = [
                     o
                     for o in occurrences(rule, start_after=now, until=now + HORIZON)
@@ -355,7 +362,7 @@ class ScheduleService:
     async def set_schedule(self, group: Group, form: ScheduleForm) -> ScheduleChange:
         now = self._clock.now()
         rule = build_rule(form, _zone(form, group), now)
-        async with self._lock(group.id), self._session_factory() as session:
+        async with self._locks[group.id], self._session_factory() as session:
             if await _active_series(session, group.id) is not None:
                 raise UserFacingError(
                     f"**{group.name}** already has a schedule. Change it from a date with "
@@ -385,7 +392,7 @@ class ScheduleService:
                 f"A change cannot start in the past ({from_day.isoformat()}): choose today or "
                 "a later date."
             )
-        async with self._lock(group.id), self._session_factory() as session:
+        async with self._locks[group.id], self._session_factory() as session:
             series = await _active_series(session, group.id)
             if series is None:
                 raise UserFacingError(
@@ -415,7 +422,7 @@ class ScheduleService:
 
     async def cancel_schedule(self, group: Group) -> ScheduleChange:
         now = self._clock.now()
-        async with self._lock(group.id), self._session_factory() as session:
+        async with self._locks[group.id], self._session_factory() as session:
             series = await _active_series(session, group.id)
             if series is None:
                 raise UserFacingError(f"**{group.name}** has no schedule to cancel.")
@@ -435,7 +442,7 @@ class ScheduleService:
 
     async def skip(self, group: Group, day_text: str) -> ScheduleChange:
         now = self._clock.now()
-        async with self._lock(group.id), self._session_factory() as session:
+        async with self._locks[group.id], self._session_factory() as session:
             meeting = await self._meeting_on(session, group, day_text, now)
             meeting.status = MeetingStatus.CANCELLED
             meeting.revision += 1
@@ -458,7 +465,7 @@ class ScheduleService:
             raise UserFacingError(
                 "Say where the meeting goes: `to_date:` (YYYY-MM-DD) and/or `to_time:` (HH:MM)."
             )
-        async with self._lock(group.id), self._session_factory() as session:
+        async with self._locks[group.id], self._session_factory() as session:
             meeting = await self._meeting_on(session, group, day_text, now)
             old_start = meeting.scheduled_start
             local = old_start.astimezone(tz)
@@ -606,16 +613,17 @@ class ScheduleService:
         async with self._session_factory() as session:
             series = await _active_series(session, group.id)
             coming = await _coming(session, group.id, now, SHOWN_MEETINGS)
-            rules = {
-                s.id: RecurrenceRule.from_dict(s.rule)
-                for s in (
-                    await session.execute(
-                        select(ScheduleSeries).where(
-                            ScheduleSeries.id.in_({m.series_id for m in coming if m.series_id})
+            series_ids = {m.series_id for m in coming if m.series_id}
+            rules: dict[int, RecurrenceRule] = {}
+            if series_ids:  # no statement for a group without a series
+                rules = {
+                    s.id: RecurrenceRule.from_dict(s.rule)
+                    for s in (
+                        await session.execute(
+                            select(ScheduleSeries).where(ScheduleSeries.id.in_(series_ids))
                         )
-                    )
-                ).scalars()
-            }
+                    ).scalars()
+                }
             skipped: list[Meeting] = []
             if coming:
                 skipped = list(
@@ -677,6 +685,9 @@ class ScheduleService:
                 .scalars()
                 .all()
             )
+        # icalendar is imported by the first export, not at start-up (issue 13).
+        from bot.services.calendar_export import build_calendar
+
         return build_calendar(group, meetings, now)
 
 

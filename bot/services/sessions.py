@@ -10,27 +10,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import discord
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db import queries
+from bot.db.engine import database_unavailable
 from bot.db.models import (
     Attendance,
     Case,
     CaseStatus,
+    FrameEvent,
+    FrameEventKind,
     Group,
     Meeting,
     MeetingStatus,
+    Membership,
+    MembershipStatus,
     OverwriteChange,
     PhaseLogEntry,
+    RoundTurn,
 )
+from bot.domain.frame import FrameStatus
 from bot.domain.group_settings import GroupSettings
 from bot.domain.phases import (
     Phase,
@@ -47,15 +56,17 @@ from bot.domain.phases import (
     time_summary,
 )
 from bot.errors import MissingBotPermission, UserFacingError
+from bot.ratelimit import Priority
 from bot.scheduler import JobScheduler
 from bot.services.cases import validate_label
 from bot.services.rooms import RoomService
-from bot.services.silence import SilenceKeeper
+from bot.services.silence import Restored, SilenceKeeper, SilenceTarget, touched_by_sync
 
 log = logging.getLogger(__name__)
 
 CUE_JOB = "phase_cue"
 RECONCILE_JOB = "reconcile"
+UNDO_START_JOB = "undo_start"
 # After something could not be undone on Discord, try again soon, then less often.
 FIRST_RETRY = timedelta(minutes=1)
 LAST_RETRY = timedelta(hours=1)
@@ -90,6 +101,10 @@ class PanelState:
     entry: PhaseLogEntry
     presenter_id: int | None
     next_label: str | None
+    # As read with the change (None: not read, the panel reads them): saves the panel
+    # its own reads after a phase change. A move changes neither.
+    frame: FrameStatus | None = None
+    has_round: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,8 @@ class MeetingSummary:
     rows: Sequence[TimeRow]
     attendees: Sequence[int]
     failures: Sequence[str]
+    # Members who missed this many meetings in a row (filled by the attendance feature).
+    missed_in_a_row: Mapping[int, int] = field(default_factory=dict)
 
 
 class SessionService:
@@ -120,12 +137,10 @@ class SessionService:
         self._jobs = jobs
         self._silence = silence
         self._rooms = rooms
-        self._locks: dict[int, asyncio.Lock] = {}
-        jobs.register(CUE_JOB, self._on_cue)
-        jobs.register(RECONCILE_JOB, self._on_reconcile)
-
-    def _lock(self, group_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(group_id, asyncio.Lock())
+        self._locks = GroupLocks()
+        jobs.register(CUE_JOB, self._on_cue, Priority.PEOPLE)
+        jobs.register(RECONCILE_JOB, self._on_reconcile, Priority.PEOPLE)
+        jobs.register(UNDO_START_JOB, self._on_undo_start, Priority.PEOPLE)
 
     # Start --------------------------------------------------------------------------------
 
@@ -140,7 +155,7 @@ class SessionService:
         template = template_of(group)
         now = self._clock.now()
         position = first_position(template)
-        async with self._lock(group.id), self._session_factory() as session:
+        async with self._locks.hold(group.id), self._session_factory() as session:
             if await queries.live_meeting(session, group.id) is not None:
                 raise UserFacingError(f"**{group.name}** is already meeting: `/session end` first.")
             meeting = await _scheduled_near(session, group.id, now)
@@ -171,24 +186,66 @@ class SessionService:
                 planned_seconds=int(template.planned(position.phase).total_seconds()),
             )
             session.add(entry)
-            await session.commit()
+            try:
+                await session.commit()
+            except Exception as error:
+                # The commit may have gone through before the connection was lost.
+                self._undo_start_later(meeting, error)
+                raise
         try:
-            room_id = await self._rooms.claim(group, meeting.id)
-            await self._set_room(meeting.id, room_id)
-            meeting.voice_channel_id = room_id
-            await self._rooms.open(guild, group, meeting.id, room_id)
+            warnings = await self._fill_room(guild, group, meeting)
         except (UserFacingError, discord.HTTPException):
             await self._abandon(guild, group, meeting)
             raise
+        except Exception as error:
+            self._undo_start_later(meeting, error)
+            raise
+        self._schedule_cues(entry)
+        self._client.dispatch("meeting_started", meeting.id)
+        return meeting, warnings
+
+    async def _fill_room(self, guild: discord.Guild, group: Group, meeting: Meeting) -> list[str]:
+        """Claim and open the room, bring the lobby in; returns what could not be done."""
+        room_id = await self._rooms.claim(group, meeting.id)
+        await self._set_room(meeting.id, room_id)
+        meeting.voice_channel_id = room_id
+        await self._rooms.open(guild, group, meeting.id, room_id)
         warnings: list[str] = []
         try:
             await self._rooms.gather(guild, group, room_id)
         except MissingBotPermission as error:
             warnings.append(f"I couldn't bring members in from the lobby. {error.message}")
         await self._record_present(guild, meeting)
-        self._schedule_cues(entry)
-        self._client.dispatch("meeting_started", meeting.id)
-        return meeting, warnings
+        return warnings
+
+    def _undo_start_later(self, meeting: Meeting, error: Exception) -> None:
+        """A start cut short by the database going away can't be undone now, and the leader
+        is told nothing changed: a job (retried until the database is back) undoes it."""
+        if database_unavailable(error) and meeting.id is not None:
+            assert meeting.started_at is not None
+            key = f"{meeting.id}:{meeting.started_at.isoformat()}"
+            self._jobs.schedule(UNDO_START_JOB, key, self._clock.now())
+
+    async def _on_undo_start(self, key: str) -> None:
+        """Roll back a half-started meeting, if it is still the one that start left live."""
+        meeting_id, started_at = key.split(":", 1)
+        async with self._session_factory() as session:
+            meeting = await session.get(Meeting, int(meeting_id))
+            group = await session.get(Group, meeting.group_id) if meeting else None
+        if (
+            meeting is None
+            or group is None
+            or meeting.status != MeetingStatus.LIVE
+            or meeting.started_at is None
+            or meeting.started_at.isoformat() != started_at
+        ):
+            return
+        guild = self._client.get_guild(group.server_id)
+        if guild is None:
+            return
+        async with self._locks.hold(group.id):
+            log.info("rolling back meeting %s, half-started without the database", meeting.id)
+            await self._abandon(guild, group, meeting)
 
     async def _abandon(self, guild: discord.Guild, group: Group, meeting: Meeting) -> None:
         """Undo a start that could not get its room."""
@@ -228,47 +285,95 @@ class SessionService:
     async def move(
         self,
         guild: discord.Guild,
-        group: Group,
+        ref: GroupRef,
         actor_id: int | None,
         choose: PositionChooser,
+        action: str = "move the meeting on",
     ) -> PanelState | None:
-        """Go to the position `choose` picks; None from it means the meeting is over."""
-        template = template_of(group)
-        async with self._lock(group.id):
-            meeting = await self._live(group)
-            current = position_of(meeting)
-            try:
-                target = choose(template, current)
-            except PhaseError as error:
-                raise UserFacingError(str(error)) from None
-            if target is None:
-                return None
-            if target == current:
-                return await self.panel_state(group)
-            presenter = await self._presenter(meeting.id, target.case_number)
-            failures = await self._silence.sync(guild, group, meeting, target, template, presenter)
-            if failures:
-                await self._silence.sync(
-                    guild,
-                    group,
-                    meeting,
-                    current,
-                    template,
-                    await self._presenter(meeting.id, current.case_number),
+        """Go to the position `choose` picks; None from it means the meeting is over.
+
+        Lean by design (issue 13): one transaction reads the group, the live meeting, its
+        open phase, its cases, whether the actor runs it and the overwrites in force, and
+        records the silences the new position needs; Discord is then asked; a second
+        transaction records the result: the silences lifted, the new position and its
+        phase entry. Nothing is read twice. A crash between the two leaves the old
+        position stored, which the next reconciliation makes Discord show again.
+        `actor_id` None is the bot itself (a phase that ran out). Raises `NoSuchGroup`.
+        """
+        read_at = self._locks.now()
+        async with self._session_factory() as session:
+            read = await _read_for_change(session, ref, actor_id)
+            async with self._locks.hold(read.group.id, read_at) as stale:
+                if stale:
+                    read = await _read_for_change(session, ref, actor_id)
+                group, meeting = read.group, read.meeting
+                if not read.runs:
+                    raise UserFacingError(
+                        f"Only the leaders of **{group.name}** (or their deputy) can {action}."
+                    )
+                if meeting is None or read.entry is None:
+                    raise _no_meeting(group)
+                template = template_of(group)
+                current = position_of(meeting)
+                try:
+                    target = choose(template, current)
+                except PhaseError as error:
+                    raise UserFacingError(str(error)) from None
+                if target is None:
+                    return None
+                if target == current:
+                    return _panel(
+                        group, meeting, template, read.entry, read.presenter(current), read
+                    )
+                presenter = read.presenter(target)
+                # Leaders and the check-in round matter only to the silences of two
+                # phases: read for those alone.
+                in_round = target.phase is Phase.CHECK_IN
+                leaders = (
+                    await queries.leader_ids(session, group.id)
+                    if in_round or (template.listening_mode and target.phase is Phase.PRESENTATION)
+                    else []
                 )
+                turns, one_voice = (
+                    await queries.round_turns(session, meeting.id) if in_round else ([], False)
+                )
+                at = SilenceTarget(
+                    guild, group, meeting, target, template, presenter, turns, one_voice
+                )
+                plan = await self._silence.plan(session, at, leaders, read.open_changes)
+                await session.commit()
+            failures, restored = await self._silence.carry_out(guild, plan)
+            if failures:
+                async with self._session_factory() as session:
+                    await self._silence.mark_restored(session, restored)
+                    await session.commit()
+                if await self._silence.sync(
+                    guild, group, meeting, current, template, read.presenter(current)
+                ):
+                    # Half of the change is still on Discord: a reconciliation undoes it.
+                    self.retry_reconcile(FIRST_RETRY)
                 raise UserFacingError(
                     "I couldn't change the phase because Discord refused: "
                     + "; ".join(failures)
                     + f". The meeting stays in {describe_position(template, current)}."
                 )
-            entry = await self._record_phase(meeting, current, target, template, actor_id)
+            entry = await self._record_phase(
+                meeting, read, current, target, template, actor_id, restored
+            )
+            if entry is None:
+                # Another process moved it between the two transactions: Discord now
+                # shows this change, the database that one; a reconciliation agrees them.
+                self.retry_reconcile(FIRST_RETRY)
+                raise UserFacingError("Someone else moved the meeting on just now; try again.")
+        self._jobs.cancel(CUE_JOB, f"{read.entry.id}:warning")
+        self._jobs.cancel(CUE_JOB, f"{read.entry.id}:end")
         self._schedule_cues(entry)
-        return await self.panel_state(group)
+        return _panel(group, meeting, template, entry, presenter, read)
 
     async def extend(self, group: Group, minutes: int) -> PanelState:
         if not 1 <= minutes <= MAX_EXTENSION_MINUTES:
             raise UserFacingError(f"Extend by 1 to {MAX_EXTENSION_MINUTES} minutes.")
-        async with self._lock(group.id):
+        async with self._locks.hold(group.id):
             meeting = await self._live(group)
             async with self._session_factory() as session:
                 entry = await _open_entry(session, meeting.id)
@@ -284,13 +389,20 @@ class SessionService:
     async def _record_phase(
         self,
         meeting: Meeting,
+        read: ChangeRead,
         current: Position,
         target: Position,
         template: PhaseTemplate,
         actor_id: int | None,
-    ) -> PhaseLogEntry:
+        restored: Sequence[Restored],
+    ) -> PhaseLogEntry | None:
+        """The result, in one transaction: the silences lifted on the way, the new
+        position and its phase entry; None (only the lifts recorded) if the meeting
+        moved meanwhile."""
+        assert read.entry is not None
         now = self._clock.now()
         async with self._session_factory() as session:
+            await self._silence.mark_restored(session, restored)
             moved = await session.execute(
                 update(Meeting)
                 .where(
@@ -301,25 +413,15 @@ class SessionService:
                 .values(current_phase=target.phase.value, current_case_number=target.case_number)
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
-                raise UserFacingError("Someone else moved the meeting on just now; try again.")
-            previous = await _open_entry(session, meeting.id)
-            previous.ended_at = now
-            self._jobs.cancel(CUE_JOB, f"{previous.id}:warning")
-            self._jobs.cancel(CUE_JOB, f"{previous.id}:end")
-            case_id = (
-                (
-                    await session.execute(
-                        select(Case.id).where(
-                            Case.meeting_id == meeting.id, Case.case_number == target.case_number
-                        )
-                    )
-                ).scalar_one_or_none()
-                if target.case_number
-                else None
+                await session.commit()
+                return None
+            await session.execute(
+                update(PhaseLogEntry).where(PhaseLogEntry.id == read.entry.id).values(ended_at=now)
             )
+            case = read.cases.get(target.case_number) if target.case_number else None
             entry = PhaseLogEntry(
                 meeting_id=meeting.id,
-                case_id=case_id,
+                case_id=case.id if case else None,
                 case_number=target.case_number,
                 phase=target.phase.value,
                 started_at=now,
@@ -328,7 +430,10 @@ class SessionService:
             )
             session.add(entry)
             await session.commit()
-            return entry
+        meeting.current_phase = target.phase.value
+        meeting.current_case_number = target.case_number
+        read.entry.ended_at = now
+        return entry
 
     # The presenter ----------------------------------------------------------------------------
 
@@ -337,7 +442,7 @@ class SessionService:
     ) -> tuple[Case, int]:
         """Choose who presents the current (or next) case; their offer supplies the label."""
         template = template_of(group)
-        async with self._lock(group.id):
+        async with self._locks.hold(group.id):
             meeting = await self._live(group)
             async with self._session_factory() as session:
                 membership = await queries.membership(session, group.id, member_id)
@@ -398,6 +503,8 @@ class SessionService:
                     guild, group, meeting, position, template, member_id
                 )
                 if failures:
+                    # The case stays chosen: a reconciliation completes the silence.
+                    self.retry_reconcile(FIRST_RETRY)
                     raise UserFacingError("Discord refused: " + "; ".join(failures))
         self._client.dispatch("case_presented", offer.id)
         return offer, case_number
@@ -418,7 +525,7 @@ class SessionService:
 
     async def end(self, guild: discord.Guild, group: Group) -> MeetingSummary:
         """Close the meeting: every silence lifted, the room released, the record closed."""
-        async with self._lock(group.id):
+        async with self._locks.hold(group.id):
             meeting = await self._live(group)
             failures = await self._silence.lift_meeting(meeting.id)
             # Closed first: members moved back to the lobby must not be brought back in.
@@ -524,19 +631,9 @@ class SessionService:
             if meeting is None:
                 return None
             entry = await _open_entry(session, meeting.id)
-        template = template_of(group)
         position = position_of(meeting)
         presenter = await self._presenter(meeting.id, position.case_number)
-        after = next_position(template, position)
-        return PanelState(
-            group,
-            meeting,
-            template,
-            position,
-            entry,
-            presenter,
-            describe_position(template, after) if after else None,
-        )
+        return _panel(group, meeting, template_of(group), entry, presenter)
 
     # Cues -----------------------------------------------------------------------------------
 
@@ -630,27 +727,22 @@ class SessionService:
             if after.channel.id == lobby:
                 room = await self._rooms.live_room_for_returning_member(guild.id, member.id)
                 if room is not None:
-                    await self._rooms.move(guild.id, member.id, room, "back to the meeting")
+                    try:
+                        await self._rooms.move(guild.id, member.id, room, "back to the meeting")
+                    except discord.HTTPException as error:
+                        # Best effort: they can join the room themselves.
+                        log.info("could not bring a member back in: HTTP %s", error.status)
         if joined is not None:
             async with self._session_factory() as session:
                 group = await session.get(Group, joined.group_id)
             assert group is not None
-            template = template_of(group)
-            if template.listening_mode:
-                async with self._lock(group.id):
+            if template_of(group).listening_mode:
+                async with self._locks.hold(group.id):
                     current = await self._still_live(joined.id)
                     if current is None:
                         return
-                    joined = current
-                    position = position_of(joined)
-                    await self._silence.sync(
-                        guild,
-                        group,
-                        joined,
-                        position,
-                        template,
-                        await self._presenter(joined.id, position.case_number),
-                    )
+                    if await self._sync_stored(guild, group, current):
+                        self.retry_reconcile(FIRST_RETRY)
 
     async def _still_live(self, meeting_id: int) -> Meeting | None:
         """The meeting as it is now, if still live. Read under the group's lock: a phase
@@ -663,9 +755,20 @@ class SessionService:
     async def recover(self) -> list[str]:
         """After a start-up: lift what no meeting needs, restore what live ones need."""
         problems: list[str] = []
+        shards = self._jobs.shards
         async with self._session_factory() as session:
             live = (
-                (await session.execute(select(Meeting).where(Meeting.status == MeetingStatus.LIVE)))
+                (
+                    await session.execute(
+                        queries.on_shards(
+                            select(Meeting)
+                            .join(Group, Group.id == Meeting.group_id)
+                            .where(Meeting.status == MeetingStatus.LIVE),
+                            Group.server_id,
+                            shards,
+                        )
+                    )
+                )
                 .scalars()
                 .all()
             )
@@ -673,12 +776,18 @@ class SessionService:
             orphans = (
                 (
                     await session.execute(
-                        select(OverwriteChange)
-                        .where(
-                            OverwriteChange.restored_at.is_(None),
-                            OverwriteChange.meeting_id.not_in(live_ids),
+                        queries.on_shards(
+                            select(OverwriteChange)
+                            .join(Meeting, Meeting.id == OverwriteChange.meeting_id)
+                            .join(Group, Group.id == Meeting.group_id)
+                            .where(
+                                OverwriteChange.restored_at.is_(None),
+                                OverwriteChange.meeting_id.not_in(live_ids),
+                            )
+                            .order_by(OverwriteChange.id),
+                            Group.server_id,
+                            shards,
                         )
-                        .order_by(OverwriteChange.id)
                     )
                 )
                 .scalars()
@@ -691,25 +800,42 @@ class SessionService:
             guild = self._client.get_guild(group.server_id) if group else None
             if group is None or guild is None:
                 continue
-            template = template_of(group)
-            async with self._lock(group.id):
+            async with self._locks.hold(group.id):
                 current = await self._still_live(meeting.id)
                 if current is None:
                     continue
                 meeting = current
-                position = position_of(meeting)
-                problems += await self._silence.sync(
-                    guild,
-                    group,
-                    meeting,
-                    position,
-                    template,
-                    await self._presenter(meeting.id, position.case_number),
-                )
+                problems += await self._sync_stored(guild, group, meeting, reassert=True)
+            await self._record_present(guild, meeting)
             async with self._session_factory() as session:
                 self._schedule_cues(await _open_entry(session, meeting.id))
             self._client.dispatch("meeting_recovered", meeting.id)
         return problems
+
+    async def resync_silence(self, guild: discord.Guild, group: Group) -> list[str]:
+        """Make Discord's silences what the live meeting's stored state asks for now (the
+        check-in round changes who may speak without a phase change)."""
+        async with self._locks.hold(group.id):
+            failures = await self._sync_stored(guild, group, await self._live(group))
+        if failures:
+            self.retry_reconcile(FIRST_RETRY)
+        return failures
+
+    async def _sync_stored(
+        self, guild: discord.Guild, group: Group, meeting: Meeting, *, reassert: bool = False
+    ) -> list[str]:
+        """Make Discord's silences those of the meeting's stored position (read under the
+        group's lock); returns what failed."""
+        position = position_of(meeting)
+        return await self._silence.sync(
+            guild,
+            group,
+            meeting,
+            position,
+            template_of(group),
+            await self._presenter(meeting.id, position.case_number),
+            reassert=reassert,
+        )
 
     def retry_reconcile(self, delay: timedelta) -> None:
         """Reconcile again after `delay`; the key carries the delay so each retry can double it."""
@@ -722,6 +848,9 @@ class SessionService:
             self.retry_reconcile(min(timedelta(seconds=int(key)) * 2, LAST_RETRY))
 
     async def _record_present(self, guild: discord.Guild, meeting: Meeting) -> None:
+        """Make the open attendance stretches match who is in the room now: at the start,
+        and after a restart, when joins and leaves while the bot was away were not seen
+        (those still in the room keep their stretch, so no minutes are lost)."""
         room = guild.get_channel(meeting.voice_channel_id or 0)
         if not isinstance(room, discord.VoiceChannel):
             return
@@ -730,18 +859,30 @@ class SessionService:
             members = {
                 m.user_id for m in await queries.active_memberships(session, meeting.group_id)
             }
-            for user_id in room.voice_states:
-                if user_id in members:
-                    session.add(Attendance(meeting_id=meeting.id, user_id=user_id, joined_at=now))
+            in_room = members & set(room.voice_states)
+            open_rows = (
+                (
+                    await session.execute(
+                        select(Attendance).where(
+                            Attendance.meeting_id == meeting.id, Attendance.left_at.is_(None)
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for row in open_rows:
+                if row.user_id not in in_room:
+                    row.left_at = now
+            for user_id in in_room - {row.user_id for row in open_rows}:
+                session.add(Attendance(meeting_id=meeting.id, user_id=user_id, joined_at=now))
             await session.commit()
 
     async def _live(self, group: Group) -> Meeting:
         async with self._session_factory() as session:
             meeting = await queries.live_meeting(session, group.id)
         if meeting is None:
-            raise UserFacingError(
-                f"**{group.name}** has no meeting running. Start one with `/session start`."
-            )
+            raise _no_meeting(group)
         return meeting
 
     async def present_members(self, guild: discord.Guild, group: Group) -> list[int]:
@@ -790,3 +931,193 @@ async def _case_slot(session: AsyncSession, meeting: Meeting, template: PhaseTem
         if number not in taken:
             return number
     raise UserFacingError("Every case of this meeting already has a presenter.")
+
+
+def _no_meeting(group: Group) -> UserFacingError:
+    return UserFacingError(
+        f"**{group.name}** has no meeting running. Start one with `/session start`."
+    )
+
+
+def _panel(
+    group: Group,
+    meeting: Meeting,
+    template: PhaseTemplate,
+    entry: PhaseLogEntry,
+    presenter_id: int | None,
+    read: ChangeRead | None = None,
+) -> PanelState:
+    position = position_of(meeting)
+    after = next_position(template, position)
+    return PanelState(
+        group,
+        meeting,
+        template,
+        position,
+        entry,
+        presenter_id,
+        describe_position(template, after) if after else None,
+        read.frame if read else None,
+        read.has_round if read else None,
+    )
+
+
+class NoSuchGroup(UserFacingError):
+    """No active group matched; the caller knows how to say which group it meant."""
+
+    def __init__(self) -> None:
+        super().__init__("This meeting's group no longer exists.")
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """Which group a phase change is for: by id (a panel button, a cue) or by the
+    channel a command was run in (with its category and forum)."""
+
+    server_id: int
+    group_id: int | None = None
+    channel_ids: tuple[int, ...] = ()
+
+    def where(self) -> ColumnElement[bool]:
+        if self.group_id is not None:
+            return Group.id == self.group_id
+        return queries.owns_channel(self.server_id, self.channel_ids)
+
+
+@dataclass(frozen=True)
+class ChangeRead:
+    """Everything a phase change needs, from one statement."""
+
+    group: Group
+    meeting: Meeting | None
+    entry: PhaseLogEntry | None
+    cases: dict[int, Case]
+    runs: bool
+    frame: FrameStatus
+    has_round: bool
+    # As SilenceKeeper.open_changes reads them, oldest first.
+    open_changes: list[OverwriteChange]
+
+    def presenter(self, position: Position) -> int | None:
+        case = self.cases.get(position.case_number) if position.case_number else None
+        return case.presenter_id if case else None
+
+
+async def _read_for_change(
+    session: AsyncSession, ref: GroupRef, actor_id: int | None
+) -> ChangeRead:
+    """The group, its live meeting, the open phase, the meeting's cases (one row each),
+    whether the actor runs the meeting (a leader, or the deputy standing in for one:
+    access.require_runner), what the panel shows of the frame and the check-in round,
+    and the overwrite changes in force that the change may touch, in one statement (a
+    row per case and change: a handful)."""
+    runs = (
+        or_(
+            select(Membership.id)
+            .where(
+                Membership.group_id == Group.id,
+                Membership.user_id == actor_id,
+                Membership.status == MembershipStatus.ACTIVE,
+                Membership.role.in_(queries.LEADER_ROLES),
+            )
+            .exists(),
+            select(FrameEvent.id)
+            .where(
+                FrameEvent.meeting_id == Meeting.id,
+                FrameEvent.user_id == actor_id,
+                FrameEvent.kind == FrameEventKind.STAND_IN,
+                FrameEvent.ended_at.is_(None),
+            )
+            .exists(),
+        )
+        if actor_id is not None
+        else literal(True)
+    )
+    open_event = and_(FrameEvent.meeting_id == Meeting.id, FrameEvent.ended_at.is_(None))
+    stand_in = (
+        select(FrameEvent.user_id)
+        .where(open_event, FrameEvent.kind == FrameEventKind.STAND_IN)
+        .order_by(FrameEvent.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    paused_since = (
+        select(func.min(FrameEvent.started_at))
+        .where(open_event, FrameEvent.kind == FrameEventKind.PAUSE)
+        .scalar_subquery()
+    )
+    has_round = select(RoundTurn.id).where(RoundTurn.meeting_id == Meeting.id).exists()
+    rows = (
+        await session.execute(
+            select(
+                Group,
+                Meeting,
+                PhaseLogEntry,
+                Case,
+                OverwriteChange,
+                runs.label("runs"),
+                stand_in.label("stand_in"),
+                paused_since.label("paused_since"),
+                has_round.label("has_round"),
+            )
+            .outerjoin(
+                Meeting, and_(Meeting.group_id == Group.id, Meeting.status == MeetingStatus.LIVE)
+            )
+            .outerjoin(
+                PhaseLogEntry,
+                and_(PhaseLogEntry.meeting_id == Meeting.id, PhaseLogEntry.ended_at.is_(None)),
+            )
+            .outerjoin(Case, Case.meeting_id == Meeting.id)
+            .outerjoin(
+                OverwriteChange,
+                touched_by_sync(Meeting.id, [Meeting.voice_channel_id, Group.text_channel_id]),
+            )
+            .where(ref.where())
+            .order_by(Group.id, PhaseLogEntry.id.desc(), OverwriteChange.id)
+        )
+    ).all()
+    if not rows:
+        raise NoSuchGroup()
+    first = rows[0]
+    mine = [row for row in rows if row.Group is first.Group]
+    return ChangeRead(
+        first.Group,
+        first.Meeting,
+        first.PhaseLogEntry,
+        {row.Case.case_number: row.Case for row in mine if row.Case is not None},
+        bool(first.runs),
+        FrameStatus(first.stand_in, first.paused_since),
+        bool(first.has_round),
+        sorted(
+            {row.OverwriteChange for row in mine if row.OverwriteChange is not None},
+            key=lambda change: change.id,
+        ),
+    )
+
+
+class GroupLocks:
+    """One lock per group, and when each was last taken or given back: a read made before
+    the lock was taken can tell whether another holder may have changed it since."""
+
+    def __init__(self) -> None:
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._ticks = 0
+        self._touched: dict[int, int] = {}
+
+    def now(self) -> int:
+        return self._ticks
+
+    @asynccontextmanager
+    async def hold(self, group_id: int, read_at: int | None = None) -> AsyncIterator[bool]:
+        """Hold the group's lock; yields whether it changed hands since `read_at`."""
+        async with self._locks[group_id]:
+            stale = read_at is not None and self._touched.get(group_id, -1) > read_at
+            self._touch(group_id)
+            try:
+                yield stale
+            finally:
+                self._touch(group_id)
+
+    def _touch(self, group_id: int) -> None:
+        self._ticks += 1
+        self._touched[group_id] = self._ticks

@@ -27,18 +27,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db import queries
 from bot.db.models import Group, Meeting, OverwriteChange
 from bot.domain.phases import Channel, PhaseTemplate, Position, SilenceKind, silences
+from bot.domain.rounds import Turn, round_silences
 from bot.errors import MissingBotPermission
 from bot.permissions import describe_missing
 
@@ -87,6 +88,16 @@ class Overwrite:
 
 
 _EMPTY = Overwrite(0, 0)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A change Discord no longer holds, and the original its remaining siblings rest on."""
+
+    change_id: int
+    remaining_ids: list[int]
+    previous_allow: int | None
+    previous_deny: int | None
 
 
 def current_overwrite(channel: discord.abc.GuildChannel, target_id: int) -> Overwrite | None:
@@ -190,36 +201,58 @@ class OverwriteLedger:
         again only if Discord does not hold it, so applying twice is harmless and a change
         lost in a crash is pushed again.
         """
-        pending: list[OverwriteChange] = []
         async with self._session_factory() as session:
-            for want in wanted:
-                open_changes = await self._open_for_target(session, want.channel.id, want.target_id)
-                same = [
-                    c
-                    for c in open_changes
-                    if c.meeting_id == meeting_id and c.reason == want.reason
-                ]
-                if same:
-                    pending += [c for c in same if not self.is_held(c)]
-                    continue
-                original = (
-                    _previous(open_changes[0]) if open_changes else await self._original(want)
-                )
-                change = OverwriteChange(
-                    meeting_id=meeting_id,
-                    channel_id=want.channel.id,
-                    target_id=want.target_id,
-                    target_is_role=want.target_is_role,
-                    previous_allow=original.allow if original else None,
-                    previous_deny=original.deny if original else None,
-                    applied_allow=want.allow,
-                    applied_deny=want.deny,
-                    reason=want.reason,
-                    applied_at=self._clock.now(),
-                )
-                session.add(change)
-                pending.append(change)
+            open_changes = [
+                change
+                for want in wanted
+                for change in await self._open_for_target(session, want.channel.id, want.target_id)
+            ]
+            pending = await self.plan(session, meeting_id, wanted, open_changes)
             await session.commit()
+        return pending
+
+    async def plan(
+        self,
+        session: AsyncSession,
+        meeting_id: int,
+        wanted: Sequence[WantedOverwrite],
+        open_changes: Sequence[OverwriteChange],
+    ) -> list[OverwriteChange]:
+        """The changes to push for `wanted`; new ones are inserted in `session` with one
+        statement (the caller commits).
+
+        `open_changes` must hold every change still in force on the wanted targets (any
+        meeting's), as read in the caller's transaction: nothing is read here.
+        """
+        pending: list[OverwriteChange] = []
+        new: list[OverwriteChange] = []
+        for want in wanted:
+            on_target = [
+                c
+                for c in open_changes
+                if c.channel_id == want.channel.id and c.target_id == want.target_id
+            ]
+            same = [c for c in on_target if c.meeting_id == meeting_id and c.reason == want.reason]
+            if same:
+                pending += [c for c in same if not self.is_held(c)]
+                continue
+            original = _previous(on_target[0]) if on_target else await self._original(want)
+            change = OverwriteChange(
+                meeting_id=meeting_id,
+                channel_id=want.channel.id,
+                target_id=want.target_id,
+                target_is_role=want.target_is_role,
+                previous_allow=original.allow if original else None,
+                previous_deny=original.deny if original else None,
+                applied_allow=want.allow,
+                applied_deny=want.deny,
+                reason=want.reason,
+                applied_at=self._clock.now(),
+            )
+            new.append(change)
+            pending.append(change)
+        if new:
+            await _insert(session, new)
         return pending
 
     async def _original(self, want: WantedOverwrite) -> Overwrite | None:
@@ -265,12 +298,7 @@ class OverwriteLedger:
             try:
                 await self._restore_one(change, confirm)
             except (discord.HTTPException, MissingBotPermission) as error:
-                log.warning(
-                    "could not restore overwrite %s on channel %s: %s",
-                    change.id,
-                    change.channel_id,
-                    type(error).__name__,
-                )
+                _log_unrestored(change, error)
                 failed.append((change, error))
         return failed
 
@@ -290,35 +318,68 @@ class OverwriteLedger:
     async def _restore_one(self, change: OverwriteChange, confirm: Confirm | None) -> None:
         async with self._session_factory() as session:
             open_changes = await self._open_for_target(session, change.channel_id, change.target_id)
+        done = await self.undo(change, open_changes, confirm)
+        if done is not None:
+            async with self._session_factory() as session:
+                await self.mark_restored(session, [done])
+                await session.commit()
+
+    async def undo(
+        self,
+        change: OverwriteChange,
+        open_changes: list[OverwriteChange],
+        confirm: Confirm | None,
+    ) -> Restored | None:
+        """Take one change off Discord, given the changes still open (as read by the caller,
+        kept current here); returns what to record, or None if it was no longer open."""
         stored = next((c for c in open_changes if c.id == change.id), None)
         if stored is None:
-            return
-        remaining = [c for c in open_changes if c.id != change.id]
-        current = self.held(change.channel_id, change.target_id)
+            return None
+        on_target = [
+            c
+            for c in open_changes
+            if c.channel_id == stored.channel_id and c.target_id == stored.target_id
+        ]
+        remaining = [c for c in on_target if c.id != stored.id]
+        current = self.held(stored.channel_id, stored.target_id)
         desired = unlay(current, stored, remaining)
         # Sent even when the cache agrees already (it may be stale). A channel or target
         # that is gone has nothing left to restore.
         with contextlib.suppress(discord.NotFound):
-            await self._put(change.channel_id, change.target_id, change.target_is_role, desired)
+            await self._put(stored.channel_id, stored.target_id, stored.target_is_role, desired)
         if confirm is not None:
             await confirm(stored)
-        async with self._session_factory() as session:
-            await session.execute(
-                update(OverwriteChange)
-                .where(OverwriteChange.id == change.id)
-                .values(restored_at=self._clock.now())
-            )
-            # The remaining changes now rest on the same original.
-            if remaining:
+        open_changes.remove(stored)
+        # The remaining changes now rest on the same original.
+        for other in remaining:
+            other.previous_allow = on_target[0].previous_allow
+            other.previous_deny = on_target[0].previous_deny
+        return Restored(
+            stored.id,
+            [c.id for c in remaining],
+            on_target[0].previous_allow,
+            on_target[0].previous_deny,
+        )
+
+    async def mark_restored(self, session: AsyncSession, done: Sequence[Restored]) -> None:
+        """Record undone changes in the caller's transaction (one statement, usually)."""
+        if not done:
+            return
+        await session.execute(
+            update(OverwriteChange)
+            .where(OverwriteChange.id.in_([d.change_id for d in done]))
+            .values(restored_at=self._clock.now())
+        )
+        for restored in done:
+            if restored.remaining_ids:
                 await session.execute(
                     update(OverwriteChange)
-                    .where(OverwriteChange.id.in_([c.id for c in remaining]))
+                    .where(OverwriteChange.id.in_(restored.remaining_ids))
                     .values(
-                        previous_allow=open_changes[0].previous_allow,
-                        previous_deny=open_changes[0].previous_deny,
+                        previous_allow=restored.previous_allow,
+                        previous_deny=restored.previous_deny,
                     )
                 )
-            await session.commit()
 
     async def _open_for_target(
         self, session: AsyncSession, channel_id: int, target_id: int
@@ -361,6 +422,45 @@ class OverwriteLedger:
             self._written[(channel_id, target_id)] = (desired, before, time.monotonic())
 
 
+@dataclass(frozen=True)
+class SilenceTarget:
+    """Where a meeting stands (or is going): what a sync makes Discord's silences match."""
+
+    guild: discord.Guild
+    group: Group
+    meeting: Meeting
+    position: Position
+    template: PhaseTemplate
+    presenter_id: int | None
+    # The check-in round, as stored (bot/domain/rounds.py); none outside the check-in.
+    turns: Sequence[Turn] = ()
+    one_voice: bool = False
+
+
+@dataclass(frozen=True)
+class SilencePlan:
+    """What a sync will ask of Discord, worked out from one read of the database."""
+
+    room: discord.abc.GuildChannel | None
+    connected: set[int]
+    stale: list[OverwriteChange]
+    pending: list[OverwriteChange]
+    open_changes: list[OverwriteChange]
+    # Members to move even though their voice silence is already held: Discord keeps
+    # no record of whether a member was moved after it, so a reconciliation moves again.
+    move_again: set[int]
+
+
+def touched_by_sync(meeting_id: Any, channel_ids: Sequence[Any]) -> ColumnElement[bool]:
+    """The changes in force that a sync of a meeting may touch: the meeting's own and any
+    other on its room and chat (whose originals the silences rest on). Values, or the
+    columns of a statement that reads the meeting with them (sessions.py)."""
+    return and_(
+        OverwriteChange.restored_at.is_(None),
+        or_(OverwriteChange.meeting_id == meeting_id, OverwriteChange.channel_id.in_(channel_ids)),
+    )
+
+
 class SilenceKeeper:
     """Makes Discord's silences those a meeting's stored position asks for (the contract
     in this module's docstring), and lifts them so that they take effect."""
@@ -385,43 +485,83 @@ class SilenceKeeper:
         position: Position,
         template: PhaseTemplate,
         presenter_id: int | None,
+        *,
+        reassert: bool = False,
     ) -> list[str]:
         """Make Discord's silences those the position asks for; returns what failed.
 
-        For a presenter entering the discussion this makes exactly three requests, in
-        the order that silences them soonest: the voice overwrite, the move that makes
-        Discord apply it, the text overwrite.
+        One transaction reads and records the intent, one records what was lifted.
+        `reassert` (reconciliation) also moves connected members whose voice silence is
+        already held: a move lost to a fault or a crash is not visible on Discord.
         """
+        async with self._session_factory() as session:
+            leaders = await queries.leader_ids(session, group.id)
+            turns, one_voice = await queries.round_turns(session, meeting.id)
+            open_changes = await self.open_changes(session, group, meeting)
+            at = SilenceTarget(
+                guild, group, meeting, position, template, presenter_id, turns, one_voice
+            )
+            plan = await self.plan(session, at, leaders, open_changes, reassert=reassert)
+            await session.commit()
+        failures, restored = await self.carry_out(guild, plan)
+        if restored:
+            async with self._session_factory() as session:
+                await self.mark_restored(session, restored)
+                await session.commit()
+        return failures
+
+    async def mark_restored(self, session: AsyncSession, done: Sequence[Restored]) -> None:
+        """Record lifted silences in the caller's transaction."""
+        await self._ledger.mark_restored(session, done)
+
+    async def open_changes(
+        self, session: AsyncSession, group: Group, meeting: Meeting
+    ) -> list[OverwriteChange]:
+        """Every change in force that a sync of this meeting may touch (`touched_by_sync`)."""
+        channels = [c for c in (meeting.voice_channel_id, group.text_channel_id) if c]
+        result = await session.execute(
+            select(OverwriteChange)
+            .where(touched_by_sync(meeting.id, channels))
+            .order_by(OverwriteChange.id)
+        )
+        return list(result.scalars().all())
+
+    async def plan(
+        self,
+        session: AsyncSession,
+        at: SilenceTarget,
+        leader_ids: Collection[int],
+        open_changes: list[OverwriteChange],
+        *,
+        reassert: bool = False,
+    ) -> SilencePlan:
+        """What Discord must change for the position; new rows are added to `session`.
+
+        Discord, not the ledger, says what is held: a row whose request was lost in a
+        crash is pushed again, one whose restore went through is only closed.
+        """
+        guild, group, meeting, position = at.guild, at.group, at.meeting, at.position
+        template, presenter_id = at.template, at.presenter_id
         room = guild.get_channel(meeting.voice_channel_id or 0)
         text = guild.get_channel(group.text_channel_id or 0)
         connected = set(room.voice_states) if isinstance(room, discord.VoiceChannel) else set()
-        async with self._session_factory() as session:
-            leaders = await queries.leader_ids(session, group.id)
-            open_changes = (
-                (
-                    await session.execute(
-                        select(OverwriteChange)
-                        .where(
-                            OverwriteChange.meeting_id == meeting.id,
-                            OverwriteChange.restored_at.is_(None),
-                            OverwriteChange.reason.in_(SILENCE_REASONS.values()),
-                        )
-                        .order_by(OverwriteChange.id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
         # The presenter is silenced whether or not connected: the overwrite then
         # applies by itself when they join.
         present = connected | ({presenter_id} if presenter_id else set())
         wanted: dict[tuple[int, int], WantedOverwrite] = {}
+        # A one-voice check-in round (bot/domain/rounds.py) silences through the same ledger.
         for silence in silences(
             position,
             template,
             presenter_id=presenter_id,
-            leader_ids=leaders,
+            leader_ids=leader_ids,
             present_member_ids=present,
+        ) | round_silences(
+            position,
+            at.turns,
+            one_voice=at.one_voice,
+            leader_ids=leader_ids,
+            present_member_ids=connected,
         ):
             if room is not None:
                 wanted[(room.id, silence.member_id)] = WantedOverwrite(
@@ -435,13 +575,52 @@ class SilenceKeeper:
                 wanted[(text.id, silence.member_id)] = WantedOverwrite(
                     text, silence.member_id, False, SILENCE_REASONS[Channel.TEXT], deny=TEXT_SILENCE
                 )
-        # Discord, not the ledger, says what is held: a row whose request was lost in a
-        # crash is pushed again, one whose restore went through is only closed.
-        stale = [c for c in open_changes if (c.channel_id, c.target_id) not in wanted]
-        failures = await self.lift(stale)
-        pending = await self._ledger.record(meeting.id, list(wanted.values()))
-        voice = [c for c in pending if room is not None and c.channel_id == room.id]
-        voice_changed: set[int] = set()
+        stale = [
+            c
+            for c in open_changes
+            if c.meeting_id == meeting.id
+            and c.reason in SILENCE_REASONS.values()
+            and (c.channel_id, c.target_id) not in wanted
+        ]
+        pending = await self._ledger.plan(session, meeting.id, list(wanted.values()), open_changes)
+        move_again = (
+            {target for channel, target in wanted if room is not None and channel == room.id}
+            if reassert
+            else set()
+        )
+        return SilencePlan(room, connected, stale, pending, open_changes, move_again)
+
+    async def carry_out(
+        self, guild: discord.Guild, plan: SilencePlan
+    ) -> tuple[list[str], list[Restored]]:
+        """Make the planned requests; returns what failed and what was lifted (for the
+        caller to record with the rest of its result: `OverwriteLedger.mark_restored`).
+
+        For a presenter entering the discussion this makes exactly three requests, in
+        the order that silences them soonest: the voice overwrite, the move that makes
+        Discord apply it, the text overwrite. Leaving it: the text overwrite, the voice
+        one, the move that gives SPEAK back.
+        """
+        failures: list[str] = []
+        restored: list[Restored] = []
+        # Newest first: undone in the reverse of the order they were made.
+        for change in sorted(plan.stale, key=lambda c: c.id, reverse=True):
+            try:
+                done = await self._ledger.undo(change, plan.open_changes, self._apply_voice)
+            except (discord.HTTPException, MissingBotPermission) as error:
+                _log_unrestored(change, error)
+                failures.append(
+                    failure(
+                        f"lifting the silence of <@{change.target_id}> in <#{change.channel_id}>",
+                        error,
+                    )
+                )
+                continue
+            if done is not None:
+                restored.append(done)
+        room = plan.room
+        voice = [c for c in plan.pending if room is not None and c.channel_id == room.id]
+        voice_changed = set(plan.move_again)
         for change in voice:
             try:
                 await self._ledger.push(change)
@@ -450,8 +629,8 @@ class SilenceKeeper:
                 failures.append(
                     failure(f"silencing <@{change.target_id}> in <#{change.channel_id}>", error)
                 )
-        failures += await self._reapply_voice(guild, room, voice_changed, connected)
-        for change in pending:
+        failures += await self._reapply_voice(guild, room, voice_changed, plan.connected)
+        for change in plan.pending:
             if change in voice:
                 continue
             try:
@@ -460,7 +639,7 @@ class SilenceKeeper:
                 failures.append(
                     failure(f"silencing <@{change.target_id}> in <#{change.channel_id}>", error)
                 )
-        return failures
+        return failures, restored
 
     async def lift(self, changes: Sequence[OverwriteChange]) -> list[str]:
         """Restore silences; a voice one is done only once its member is moved to apply it."""
@@ -487,7 +666,7 @@ class SilenceKeeper:
         for member_id in sorted(members & connected):
             try:
                 await self._rooms.move(guild.id, member_id, room.id, "apply the phase's voice rule")
-            except MissingBotPermission as error:
+            except (discord.HTTPException, MissingBotPermission) as error:
                 failures.append(failure(f"moving <@{member_id}> to apply the silence", error))
         members.clear()
         return failures
@@ -514,3 +693,37 @@ def _previous(change: OverwriteChange) -> Overwrite | None:
     if change.previous_allow is None or change.previous_deny is None:
         return None
     return Overwrite(change.previous_allow, change.previous_deny)
+
+
+async def _insert(session: AsyncSession, changes: Sequence[OverwriteChange]) -> None:
+    """Insert new rows in one statement (the ORM would send one per row) and give each
+    its id; a target appears once among them, which is how ids are matched to rows."""
+    columns = (
+        "meeting_id",
+        "channel_id",
+        "target_id",
+        "target_is_role",
+        "previous_allow",
+        "previous_deny",
+        "applied_allow",
+        "applied_deny",
+        "reason",
+        "applied_at",
+    )
+    result = await session.execute(
+        insert(OverwriteChange)
+        .values([{column: getattr(change, column) for column in columns} for change in changes])
+        .returning(OverwriteChange.id, OverwriteChange.channel_id, OverwriteChange.target_id)
+    )
+    ids = {(channel_id, target_id): id_ for id_, channel_id, target_id in result.all()}
+    for change in changes:
+        change.id = ids[(change.channel_id, change.target_id)]
+
+
+def _log_unrestored(change: OverwriteChange, error: Exception) -> None:
+    log.warning(
+        "could not restore overwrite %s on channel %s: %s",
+        change.id,
+        change.channel_id,
+        type(error).__name__,
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -64,4 +66,29 @@ async def test_models_and_migrations_agree(empty_database_url: str) -> None:
     engine = create_engine(empty_database_url)
     async with engine.connect() as conn:
         assert await conn.run_sync(_drift) == []
+    await engine.dispose()
+
+
+async def test_processes_starting_together_migrate_once(
+    empty_database_url: str, database_kind: str
+) -> None:
+    """Two bot processes started at once on an empty database (as `balint-bot run` does
+    with several shards) both end with the schema at head; neither fails half-way."""
+    if database_kind == "sqlite":
+        pytest.skip("several processes are a PostgreSQL set-up (the README says so); the "
+                    "lock that serialises their migrations is PostgreSQL's advisory lock")
+    env = {**os.environ, "DATABASE_URL": empty_database_url}
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "db", "upgrade", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        for _ in range(2)
+    ]
+    outputs = await asyncio.gather(*(p.communicate() for p in processes))
+    assert [p.returncode for p in processes] == [0, 0], [out for out, _ in outputs]
+    engine = create_engine(empty_database_url)
+    assert await migrate.current_revision(engine) == migrate.head_revision()
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_table_names) == set(Base.metadata.tables)
     await engine.dispose()

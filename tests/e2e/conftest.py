@@ -16,12 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import BalintBot, build_bot
 from bot.clock import ManualClock
-from bot.config import Settings
+from bot.config import SecretStr, Settings
 from bot.db.models import Group
 from tests.emulator.contract import Contract
 from tests.emulator.control import Emulator
@@ -31,6 +30,9 @@ from tests.emulator.state import ChannelType, Message
 
 # A Monday morning in Sydney (Sunday evening UTC), far from any DST change.
 START = datetime(2026, 5, 10, 21, 0, tzinfo=UTC)
+# A ceiling, not a target: on a loaded machine (2 cores shared by many test runs) a start-up
+# that takes 1 s alone can take several; 5 s made set-ups fail under load.
+STARTUP_LIMIT = 60.0
 
 # The in-process bot whose work is being created: every task started while it is set
 # (and every task those start, which inherit it) belongs to that bot, so `kill_bot`
@@ -105,11 +107,12 @@ class Harness:
                              members=[u.id for u in users[1:-1]], outsider=users[-1].id)
 
     def settings(self) -> Settings:
-        # Isolated from a developer's .env and shell: a DEV_GUILD_ID there would sync the
-        # commands to a server the emulator does not have.
-        return Settings(_env_file=None, discord_token=SecretStr(self.emu.token),
-                        database_url="sqlite+aiosqlite:///unused-in-tests.db",
-                        dev_guild_id=None)
+        """Settings from these arguments and the defaults (built directly, not `load`ed),
+        never from a developer's .env file or shell: a DEV_GUILD_ID there would sync the
+        commands to a server the emulator does not have, a HEARTBEAT_FILE would be written
+        by every test's bot."""
+        return Settings(discord_token=SecretStr(self.emu.token),
+                        database_url="sqlite+aiosqlite:///unused-in-tests.db")
 
     async def start_bot(self) -> BalintBot:
         """A new bot process on the same database and emulator; ready when this returns."""
@@ -120,10 +123,10 @@ class Harness:
             loop.set_task_factory(self.owners)
         running_for = _RUNNING_FOR.set(bot)
         try:
-            await self.emu.start_client(bot)
+            await self.emu.start_client(bot, within=STARTUP_LIMIT)
         finally:
             _RUNNING_FOR.reset(running_for)
-        await asyncio.wait_for(bot.reconciled.wait(), timeout=5)
+        await asyncio.wait_for(bot.reconciled.wait(), timeout=STARTUP_LIMIT)
         await bot.jobs.wait_idle()
         self.bot = bot
         return bot
@@ -181,11 +184,11 @@ class Harness:
     # Acting as people ------------------------------------------------------------------
 
     async def command(self, user_id: int, command: str, channel_id: int | None = None,
-                      **options: Any) -> InteractionResult:
-        """Run a slash command and wait for the complete (non-deferred) answer."""
+                      *, within: float = 5.0, **options: Any) -> InteractionResult:
+        """Run a slash command and wait up to `within` s for the complete answer."""
         result = await self.emu.run_command(user_id, self.guild_id, channel_id or
                                             self.default_channel(), command, **options)
-        await result.final()
+        await result.final(within)
         await self.settle()
         return result
 

@@ -49,6 +49,10 @@ OPERATIONS: dict[str, list[tuple[str, str]]] = {
         ("PATCH", "/guilds/{guild_id}/members/{user_id}"),
         ("PATCH", "/channels/{channel_id}/messages/{message_id}"),
         ("POST", "/webhooks/{webhook_id}/{webhook_token}"),
+        # The leaders' debrief space (created at the first end), the summary, its thread.
+        ("POST", "/guilds/{guild_id}/channels"),
+        ("POST", "/channels/{channel_id}/messages"),
+        ("POST", "/channels/{channel_id}/messages/{message_id}/threads"),
     ],
 }
 COMMANDS = {

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import ManualClock
+from bot.config import Settings
 from tests.e2e.conftest import Harness
 from tests.emulator.control import Emulator
 
@@ -47,17 +48,41 @@ class BotProcess:
 
     async def wait_for(self, word: str) -> None:
         """Read the process's announcements until `word` (READY or IDLE)."""
-        assert self.process.stdout is not None
         while not (self.idle_at if word == "IDLE" else self.ready_at):
-            line = await self.process.stdout.readline()
-            if not line:
-                code = await self.process.wait()
-                raise RuntimeError(f"the bot process exited ({code}) before {word}")
-            said, _, value = line.decode().partition(" ")
-            if said == "READY":
-                self.ready_at = float(value)
-            elif said == "IDLE":
-                self.idle_at = float(value)
+            await self._next_word(word)
+
+    async def _next_word(self, awaited: str) -> str:
+        assert self.process.stdout is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            code = await self.process.wait()
+            raise RuntimeError(f"the bot process exited ({code}) before {awaited}")
+        said, _, value = line.decode().partition(" ")
+        if said == "READY":
+            self.ready_at = float(value)
+        elif said == "IDLE":
+            self.idle_at = float(value)
+        return said
+
+    async def move_clock(self, when: datetime) -> None:
+        """A process on the test's clock (BALINT_TEST_CLOCK_AT): set it to `when` and
+        wait until the jobs due by then, and what they set off, are done."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"AT {when.isoformat()}\n".encode())
+        await self.process.stdin.drain()
+        async with asyncio.timeout(START_WITHIN):
+            while await self._next_word("AT") != "AT":
+                pass
+
+    async def kill(self) -> None:
+        """SIGKILL: the process ends wherever it is, with no clean-up of any kind."""
+        self.process.send_signal(signal.SIGKILL)
+        assert await self.process.wait() == -signal.SIGKILL
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
 
 
 class ProcessHarness(Harness):
@@ -92,44 +117,21 @@ class ProcessHarness(Harness):
         that start-up set off finished (so the next request it makes is a test's).
         """
         self.starts += 1
-        env = {
-            **os.environ,
-            "BALINT_TEST_API": self.emu.base_url,
-            "DISCORD_TOKEN": self.emu.token,
-            "DATABASE_URL": self.engine.url.render_as_string(hide_password=False),
-            "BALINT_TEST_CLOCK_OFFSET": str(self.offset.total_seconds()),
-            "LOG_LEVEL": "WARNING",
-        }
-        if self.engine.url.get_backend_name() == "postgresql":
-            async with self.engine.connect() as conn:
-                env["BALINT_TEST_SEARCH_PATH"] = str(
-                    (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-                )
-        log = (self.workdir / f"bot-{self.starts}.log").open("wb")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.e2e.bot_process",
-            cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=log,
+        self.process = await launch_bot_process(
+            self.emu, self.engine, self.workdir / f"bot-{self.starts}.log",
+            {"BALINT_TEST_CLOCK_OFFSET": str(self.offset.total_seconds())}, until,
         )
-        log.close()
-        self.process = BotProcess(process)
-        try:
-            await asyncio.wait_for(self.process.wait_for(until), START_WITHIN)
-        except BaseException:
-            await self.stop_process()
-            raise
         return self.process
 
     async def kill_process(self) -> None:
         """SIGKILL: the process ends wherever it is, with no clean-up of any kind."""
         assert self.process is not None
-        self.process.process.send_signal(signal.SIGKILL)
-        assert await self.process.process.wait() == -signal.SIGKILL
+        await self.process.kill()
         self.process = None
 
     async def stop_process(self) -> None:
-        if self.process is not None and self.process.process.returncode is None:
-            self.process.process.kill()
-            await self.process.process.wait()
+        if self.process is not None:
+            await self.process.stop()
         self.process = None
 
     def let_time_pass(self, delta: timedelta) -> None:
@@ -158,6 +160,56 @@ class ProcessHarness(Harness):
         await asyncio.wait_for(self.process.wait_for("IDLE"), START_WITHIN)
         await check()
         return took
+
+
+def shell_without_settings() -> dict[str, str]:
+    """This process's environment minus the bot's settings: a bot process's settings come
+    only from its test or benchmark, never from the developer's shell (bot_process.py
+    also ignores any .env file)."""
+    names = {f.name for f in fields(Settings)}
+    return {k: v for k, v in os.environ.items() if k.lower() not in names}
+
+
+async def database_env(engine: AsyncEngine) -> dict[str, str]:
+    """What a bot process needs to find the database set up in this one."""
+    env = {"DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    if engine.url.get_backend_name() == "postgresql":
+        async with engine.connect() as conn:
+            env["BALINT_TEST_SEARCH_PATH"] = str(
+                (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+            )
+    return env
+
+
+async def launch_bot_process(
+    emu: Emulator, engine: AsyncEngine, log_path: Path, settings: dict[str, str],
+    until: str | None = "IDLE",
+) -> BotProcess:
+    """A bot process on this emulator and database with these extra environment
+    variables; returns once it is READY, or IDLE (see `ProcessHarness.start_process`),
+    or at once with `until=None`."""
+    env = {
+        **shell_without_settings(),
+        "BALINT_TEST_API": emu.base_url,
+        "DISCORD_TOKEN": emu.token,
+        **await database_env(engine),
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.e2e.bot_process", cwd=REPO, env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+        )
+    started = BotProcess(process)
+    if until is None:
+        return started
+    try:
+        await asyncio.wait_for(started.wait_for(until), START_WITHIN)
+    except BaseException:
+        await started.stop()
+        raise
+    return started
 
 
 async def process_harness(emulator: Emulator, engine: AsyncEngine,

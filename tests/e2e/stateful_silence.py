@@ -61,6 +61,9 @@ REFUSABLE = {
     "Move Members": discord.Permissions(move_members=True).value,
 }
 MEMBERS_PER_GROUP = 3
+# A sequence's moves soon empty Discord's member-move bucket (10 per 10 s per server):
+# the answer may then wait that long after its deferral, which is what must be in time.
+MOVE_BUCKET_WAIT = 30.0
 LONG_RUN_SEQUENCES = 2000
 LONG_RUN_STEPS = 30
 BETWEEN_STEPS = timedelta(minutes=1, seconds=1)
@@ -128,7 +131,8 @@ class SilenceMachine(RuleBasedStateMachine):
     async def _leader(self, group: int, command: str, **options: Any) -> None:
         self.tally[f"/{command}"] += 1
         await self.harness.command(self.harness.people.leader, command,
-                                   self.groups[group].text_channel_id, **options)
+                                   self.groups[group].text_channel_id,
+                                   within=MOVE_BUCKET_WAIT, **options)
 
     @initialize()
     def both_groups_meet(self) -> None:

@@ -328,3 +328,33 @@ async def test_removed_and_declined_members_neither_write_nor_edit(harness: Harn
     declined = await harness.command(decliner, "followup write", case=str(case.id))
     assert declined.modal is None
     assert "Only members" in answer_text(declined)
+
+
+async def test_editing_a_followup_in_a_post_discord_archived(harness: Harness) -> None:
+    """Discord archives an idle post and then refuses edits in it (400 50083): the bot reopens
+    the post and edits, instead of failing on every retry."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    case = await present_case(harness, group, presenter)
+    await write(harness, presenter, case, "First thoughts.")
+    [stored] = await stored_followups(harness)
+    thread = harness.emu.channel(case.forum_thread_id or 0)
+    await harness.advance(timedelta(minutes=thread.auto_archive_duration, seconds=1))
+    assert thread.archived
+    opened = await harness.command(presenter, "followup edit", followup=str(stored.id))
+    assert opened.modal is not None, answer_text(opened)
+    edited = await harness.emu.submit_modal(presenter, opened, {"text": "Second thoughts."})
+    await edited.final()
+    await harness.settle()
+    assert "updated" in answer_text(edited), answer_text(edited)
+    [posted] = posts_in(harness, case.forum_thread_id)
+    assert posted.embeds[0]["description"] == "Second thoughts."
+    assert not harness.emu.channel(thread.id).archived
+    edits = [
+        e.status
+        for e in harness.emu.requests("PATCH", "/channels/{channel_id}/messages/{message_id}")
+        if e.path.startswith(f"/channels/{thread.id}/")
+    ]
+    assert edits == [400, 200]  # refused while archived, then done
+    [reopened] = harness.emu.requests("PATCH", "/channels/{channel_id}")
+    assert reopened.json == {"archived": False}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import discord
 from sqlalchemy import select
 
-from bot.db.models import Meeting, VoiceRoom
+from bot.db.models import Group, Meeting, VoiceRoom
 from tests.e2e.conftest import Harness, answer_text, leader_says, meeting_group
-from tests.emulator.state import ChannelType
+from tests.emulator.state import ChannelType, Overwrite
 
 VIEW = discord.Permissions(view_channel=True).value
 
@@ -21,6 +21,20 @@ async def pooled_server(harness: Harness) -> list[int]:
         assert "pool" in answer_text(added)
     await harness.command(harness.people.admin, "room lobby", channel=harness.lobby_id)
     return [room.id for room in rooms]
+
+
+async def pooled_group_in_lobby(
+    harness: Harness,
+) -> tuple[list[int], dict[int, dict[int, Overwrite]], Group]:
+    """The pooled server, the rooms' overwrites before any meeting, and a pool-using group
+    of two members waiting in the lobby."""
+    rooms = await pooled_server(harness)
+    before = {room: dict(harness.emu.overwrites(room)) for room in rooms}
+    group = await meeting_group(harness, members=2, in_voice=False)
+    await leader_says(harness, group, "group settings", use_room_pool=True)
+    for user_id in harness.people.members[:2]:
+        await harness.emu.join_voice(user_id, harness.lobby_id)
+    return rooms, before, group
 
 
 async def test_two_groups_meet_at_once_in_different_pooled_rooms(harness: Harness) -> None:
@@ -56,12 +70,7 @@ async def test_two_groups_meet_at_once_in_different_pooled_rooms(harness: Harnes
 async def test_end_returns_members_to_the_lobby_and_the_room_to_the_pool(
     harness: Harness,
 ) -> None:
-    rooms = await pooled_server(harness)
-    before = {room: dict(harness.emu.overwrites(room)) for room in rooms}
-    group = await meeting_group(harness, members=2, in_voice=False)
-    await leader_says(harness, group, "group settings", use_room_pool=True)
-    for user_id in harness.people.members[:2]:
-        await harness.emu.join_voice(user_id, harness.lobby_id)
+    rooms, before, group = await pooled_group_in_lobby(harness)
     await leader_says(harness, group, "session start")
     await leader_says(harness, group, "session end")
     for user_id in harness.people.members[:2]:

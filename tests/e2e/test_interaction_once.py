@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import build_bot
-from bot.db.models import Group, Membership
-from tests.e2e.conftest import Harness
+from bot.db.models import Group, Membership, PhaseLogEntry
+from tests.e2e.conftest import Harness, button_id, leader_says, meeting_group
 from tests.emulator.state import ChannelType
 
 DUPLICATE = "is being handled by another process"
@@ -47,3 +47,38 @@ async def test_two_processes_act_on_a_command_and_a_button_once(
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     finally:
         await harness.emu.stop_client(second)
+
+
+async def test_two_processes_change_the_phase_once_claimed_by_the_acknowledgement(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The phase changes skip the database claim (it would delay the silence): Discord
+    accepts one acknowledgement, and the process it refuses changes nothing."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await leader_says(harness, group, "session start")
+    await leader_says(harness, group, "case present", member=presenter, label="a case")
+    await leader_says(harness, group, "phase set", phase="questions")
+    second = build_bot(harness.settings(), harness.engine, harness.clock)
+    await harness.emu.start_client(second)
+    caplog.set_level(logging.INFO, logger="bot.replies")
+    try:
+        start = len(harness.emu.request_log)
+        await leader_says(harness, group, "phase set", phase="discussion")
+        panel = [m for m in harness.emu.messages(group.text_channel_id or 0) if m.components][-1]
+        await harness.emu.click(harness.people.leader, panel, button_id(panel, "Next ▶"))
+        await harness.settle()
+        async with harness.bot.session_factory() as session:
+            entries = (
+                await session.scalars(select(PhaseLogEntry.phase).order_by(PhaseLogEntry.id))
+            ).all()
+        assert entries[-3:] == ["questions", "discussion", "presenter_returns"]
+        moves = [r for r in harness.emu.request_log[start:] if "/members/" in r.route]
+        assert len(moves) == 2  # silenced once, given SPEAK back once
+        # The fault fired: the other process was refused its acknowledgement each time.
+        refused = [r for r in caplog.records if DUPLICATE in r.getMessage()]
+        assert len(refused) == 2
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        await harness.emu.stop_client(second)
+

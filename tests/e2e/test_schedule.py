@@ -18,7 +18,7 @@ SCHEDULED, ACTIVE, COMPLETED, CANCELLED = 1, 2, 3, 4
 # START is Monday 11 May 2026, 07:00 in Sydney (UTC+10, no DST until October).
 FIRST_TUESDAY = datetime(2026, 5, 12, 9, 30, tzinfo=UTC)  # 19:30 in Sydney
 ZONE = ZoneInfo("Australia/Sydney")
-WEEKLY = {"frequency": "weekly", "day": "Tuesday", "time": "19:30", "duration": 90}
+WEEKLY: dict[str, Any] = {"frequency": "weekly", "day": "Tuesday", "time": "19:30", "duration": 90}
 
 
 async def make_group(harness: Harness, members: int = 3) -> Group:
@@ -161,7 +161,7 @@ async def test_change_from_a_date_ends_the_series_and_starts_a_new_one(
         harness.people.leader,
         "schedule change",
         group.text_channel_id,
-        **{"from": "2026-06-01", "time": "18:00"},
+        **cast(dict[str, Any], {"from": "2026-06-01", "time": "18:00"}),
     )
     assert "Every week on Tuesday at 18:00" in answer_text(result)
     planned = await meetings(harness, group)

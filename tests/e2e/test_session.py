@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     to_discussion,
 )
 from tests.e2e.invariant import assert_silence_invariant
+from tests.emulator.state import Message
 
 SEND = discord.Permissions(send_messages=True).value
 READ = discord.Permissions(view_channel=True, read_message_history=True).value
@@ -149,7 +150,10 @@ async def test_panel_buttons_move_phases_for_leaders_only(harness: Harness) -> N
     posted = panel(harness, group.text_channel_id)
     refused = await harness.emu.click(harness.people.members[0], posted,  # type: ignore[arg-type]
                                       button_id(posted, "Next ▶"))  # type: ignore[arg-type]
+    # Acknowledged at once (a deferred update); the refusal follows, privately.
+    await harness.settle()
     assert "Only the leaders" in answer_text(refused)
+    assert refused.followups[-1].flags & Message.EPHEMERAL
     moved = await harness.emu.click(harness.people.leader, posted,  # type: ignore[arg-type]
                                     button_id(posted, "Next ▶"))  # type: ignore[arg-type]
     await harness.settle()

@@ -6,9 +6,9 @@ import os
 from datetime import timedelta
 
 import discord
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from bot.db.models import Meeting, MeetingStatus
+from bot.db.models import Group, Meeting, MeetingStatus, VoiceRoom
 from tests.e2e.conftest import (
     Harness,
     answer_text,
@@ -17,6 +17,7 @@ from tests.e2e.conftest import (
     to_discussion,
 )
 from tests.e2e.invariant import assert_silence_invariant
+from tests.e2e.test_group_rooms import pooled_server
 from tests.emulator import payloads
 from tests.emulator.state import Overwrite
 
@@ -34,6 +35,21 @@ async def end_meeting_behind_the_bots_back(harness: Harness) -> None:
         )
         await session.commit()
 
+
+async def end_without_move_members(harness: Harness, group: Group, room: int) -> None:
+    """Move Members taken from the bot (role and its overwrite on the room), then
+    `/session end`: the summary names the permission, the presenter is still silenced."""
+    bot_role = harness.emu.bot_role(harness.guild_id)
+    await harness.emu.edit_role(harness.guild_id, bot_role.id,
+                                permissions=bot_role.permissions & ~MOVE)
+    own = harness.emu.overwrites(room)[harness.emu.bot_id]
+    await harness.emu.set_overwrite(room, harness.emu.bot_id, allow=own.allow & ~MOVE,
+                                    deny=own.deny)
+    ended = await leader_says(harness, group, "session end")
+    text = answer_text(ended)
+    assert "Needs attention" in text, text
+    assert "Move Members" in text, text
+    assert not harness.emu.can_speak(harness.people.members[0])
 
 
 async def test_lift_by_recovery_reaches_a_connected_presenter(harness: Harness) -> None:
@@ -56,16 +72,7 @@ async def test_move_members_lost_then_end_is_reported_and_retried(harness: Harne
     room = group.voice_channel_id or 0
     await to_discussion(harness, group, presenter)
     own = harness.emu.overwrites(room)[harness.emu.bot_id]
-    bot_role = harness.emu.bot_role(harness.guild_id)
-    await harness.emu.edit_role(harness.guild_id, bot_role.id,
-                                permissions=bot_role.permissions & ~MOVE)
-    await harness.emu.set_overwrite(room, harness.emu.bot_id, allow=own.allow & ~MOVE,
-                                    deny=own.deny)
-    ended = await leader_says(harness, group, "session end")
-    text = answer_text(ended)
-    assert "Needs attention" in text, text
-    assert "Move Members" in text, text
-    assert not harness.emu.can_speak(presenter)
+    await end_without_move_members(harness, group, room)
     await harness.emu.set_overwrite(room, harness.emu.bot_id, allow=own.allow, deny=own.deny)
     await harness.advance(timedelta(minutes=2))
     assert harness.emu.can_speak(presenter)
@@ -136,6 +143,24 @@ async def test_server_errors_on_the_move_are_retried(harness: Harness) -> None:
     await assert_silence_invariant(harness)
 
 
+async def test_a_server_error_on_the_silencing_move_is_retried(harness: Harness) -> None:
+    """A 503 on the move that applies a new presenter's silence: reported, and since
+    Discord cannot tell that the move never happened, a reconciliation moves them again."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    started = await leader_says(harness, group, "session start")
+    assert "has started" in answer_text(started), answer_text(started)
+    await leader_says(harness, group, "phase set", phase="discussion")
+    fault = harness.emu.faults.server_error(MEMBER_ROUTE, method="PATCH", status=503)
+    chosen = await leader_says(harness, group, "case present", member=presenter,
+                               label="the farmer who would not rest")
+    assert fault.fired == 1
+    assert "503" in answer_text(chosen), answer_text(chosen)
+    assert harness.emu.can_speak(presenter), "the silence took effect despite the fault"
+    await harness.advance(timedelta(minutes=2))
+    assert not harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
+
 
 async def test_a_refused_restore_at_the_end_is_retried(harness: Harness) -> None:
     """A 403 on restoring the voice overwrite: reported, retried, then lifted with a move."""
@@ -180,5 +205,53 @@ async def test_a_late_channel_update_is_never_taken_for_the_original(harness: Ha
     await leader_says(harness, group, "session end")
     assert presenter not in harness.emu.overwrites(text_id)
     assert harness.emu.permissions_for(presenter, text_id) & SEND
+    assert harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
+
+
+async def test_a_server_error_on_the_re_move_at_the_end_is_reported_and_retried(
+    harness: Harness,
+) -> None:
+    """A 503 on the move that lets the presenter speak again: the lift is not counted as
+    done; the summary says so and the retry moves them."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await to_discussion(harness, group, presenter)
+    fault = harness.emu.faults.server_error(MEMBER_ROUTE, method="PATCH", status=503)
+    ended = await leader_says(harness, group, "session end")
+    assert fault.fired == 1
+    text = answer_text(ended)
+    assert "Needs attention" in text, text
+    assert f"<@{presenter}>" in text, text
+    assert not harness.emu.can_speak(presenter)
+    await harness.advance(timedelta(minutes=2))
+    assert harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
+
+
+async def test_move_members_lost_as_a_pooled_room_is_released_then_granted_back(
+    harness: Harness,
+) -> None:
+    """Move Members gone as the meeting ends in a pooled room: neither the re-move nor the
+    move to the lobby can happen; the summary names the permission; once it is granted
+    back, the retry (after the room went back to the pool) lets the presenter speak."""
+    pooled = await pooled_server(harness)
+    group = await meeting_group(harness, members=2, in_voice=False)
+    await leader_says(harness, group, "group settings", use_room_pool=True)
+    presenter = harness.people.members[0]
+    for user_id in [harness.people.leader, *harness.people.members[:2]]:
+        await harness.emu.join_voice(user_id, harness.lobby_id)
+    await to_discussion(harness, group, presenter)
+    room = harness.emu.voice_channel_of(presenter)
+    assert room in pooled
+    bot_role = harness.emu.bot_role(harness.guild_id)
+    granted = bot_role.permissions
+    await end_without_move_members(harness, group, room)
+    assert harness.emu.voice_channel_of(presenter) == room
+    async with harness.bot.session_factory() as session:
+        held = (await session.execute(select(VoiceRoom.held_by_meeting_id))).scalars().all()
+    assert held == [None, None], "the room went back to the pool"
+    await harness.emu.edit_role(harness.guild_id, bot_role.id, permissions=granted)
+    await harness.advance(timedelta(minutes=2))
     assert harness.emu.can_speak(presenter)
     await assert_silence_invariant(harness)

@@ -108,6 +108,33 @@ async def test_refused_overwrite_is_reported_and_the_phase_stays(harness: Harnes
     await assert_silence_invariant(harness)
 
 
+async def test_a_refused_rollback_is_retried_until_the_presenter_can_speak(
+    harness: Harness,
+) -> None:
+    """The text overwrite is refused and so is undoing the voice one: a retry undoes it."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await leader_says(harness, group, "session start")
+    await leader_says(harness, group, "case present", member=presenter,
+                      label="the farmer who would not rest")
+    await leader_says(harness, group, "phase set", phase="questions")
+    text_id = group.text_channel_id or 0
+    own = harness.emu.overwrites(text_id)[harness.emu.bot_id]
+    await harness.emu.set_overwrite(text_id, harness.emu.bot_id, allow=own.allow,
+                                    deny=discord.Permissions(manage_roles=True).value)
+    undo = harness.emu.faults.missing_permissions(
+        "/channels/{channel_id}/permissions/{target}", method="DELETE", times=1)
+    result = await leader_says(harness, group, "phase next")
+    assert "couldn't change the phase" in answer_text(result)
+    assert undo.fired == 1
+    assert await current_phase(harness) == "questions"
+    assert not harness.emu.can_speak(presenter)  # the half-done change, for now
+    await harness.advance(timedelta(minutes=1))
+    assert harness.emu.can_speak(presenter)
+    assert presenter not in harness.emu.overwrites(group.voice_channel_id or 0)
+    await assert_silence_invariant(harness)
+
+
 async def test_a_server_error_on_the_overwrite_is_retried(harness: Harness) -> None:
     group = await meeting_group(harness)
     presenter = harness.people.members[0]

@@ -20,10 +20,6 @@ STATEFUL_EXAMPLES = int(os.environ.get("BALINT_STATEFUL_EXAMPLES", "12"))
 STATEFUL_STEPS = int(os.environ.get("BALINT_STATEFUL_STEPS", "20"))
 
 
-# Found by this test, open: Move Members taken while a meeting ends, then granted back;
-# an hour later the presenter still cannot speak (the lift's re-move is not retried).
-@pytest.mark.xfail(reason="issue 10 point 2: a re-move refused at the end is not retried "
-                   "once Move Members is granted back", strict=False)
 def test_random_fault_sequences_never_leave_discord_disagreeing(
     database_kind: str, tmp_path: Path
 ) -> None:

@@ -57,9 +57,14 @@ async def test_which_group_hint_names_only_options_the_command_has(harness: Harn
 async def test_scenarios_ignore_a_local_env(
     harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A developer's .env or shell with DEV_GUILD_ID does not reach the bot under test."""
-    (tmp_path / ".env").write_text("DEV_GUILD_ID=123456789012345678\n")
+    """A developer's .env or shell with DEV_GUILD_ID (or any setting) does not reach the bot
+    under test: its settings are the test's and the defaults."""
+    (tmp_path / ".env").write_text("DEV_GUILD_ID=123456789012345678\nLOG_LEVEL=DEBUG\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DEV_GUILD_ID", "123456789012345678")
-    assert Settings(_env_file=".env").dev_guild_id == 123456789012345678  # the trap is set
-    assert harness.settings().dev_guild_id is None
+    monkeypatch.setenv("HEARTBEAT_FILE", str(tmp_path / "beat.json"))
+    assert Settings.load(".env").dev_guild_id == 123456789012345678  # the trap is set
+    settings = harness.settings()
+    assert settings.dev_guild_id is None
+    assert settings.heartbeat_file is None
+    assert settings.log_level == "INFO"

@@ -13,9 +13,9 @@ from typing import Any
 import discord
 import yarl
 
-from . import payloads
+from . import automation, payloads
 from .faults import Faults, HeldRequest, RequestRecord
-from .gateway import Gateway
+from .gateway import Gateway, shard_of
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -226,11 +226,16 @@ class Emulator:
         owner: int | None = None,
         bot_permissions: int = BOT_DEFAULT,
         everyone_permissions: int = EVERYONE_DEFAULT,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
         """A guild with @everyone, an owner, and the bot holding a managed role with
-        ``bot_permissions`` (see :meth:`bot_role`)."""
+        ``bot_permissions`` (see :meth:`bot_role`); ``shard=(shard_id, shard_count)``
+        picks an id that falls on that shard."""
         owner_id = owner if owner is not None else (await self.create_user(f"{name}-owner")).id
-        guild = Guild(id=self.state.new_id(), name=name, owner_id=owner_id)
+        guild_id = self.state.new_id()
+        while shard is not None and shard_of(guild_id, shard[1]) != shard[0]:
+            guild_id = self.state.new_id()
+        guild = Guild(id=guild_id, name=name, owner_id=owner_id)
         guild.roles[guild.id] = Role(guild.id, guild.id, "@everyone", everyone_permissions, 0)
         bot_role = Role(
             self.state.new_id(),
@@ -314,8 +319,10 @@ class Emulator:
         user_limit: int = 0,
         topic: str | None = None,
         available_tags: Iterable[str] = (),
+        flags: int = 0,
     ) -> Channel:
-        """A guild channel (CHANNEL_CREATE). Forums get ``available_tags`` by name."""
+        """A guild channel (CHANNEL_CREATE). Forums get ``available_tags`` by name and
+        ``flags`` (``Channel.REQUIRE_TAG``)."""
         self.state.guild(guild_id)
         channel = Channel(
             id=self.state.new_id(),
@@ -327,6 +334,7 @@ class Emulator:
             overwrites={o.id: o for o in overwrites},
             user_limit=user_limit,
             topic=topic,
+            flags=flags,
         )
         channel.available_tags = [
             {
@@ -611,10 +619,12 @@ class Emulator:
         """Close the gateway socket; the client RESUMEs and missed events are replayed."""
         await self.gateway.drop()
 
-    async def invalidate_session(self, *, resumable: bool = False) -> None:
-        """Op 9: not resumable, the client must IDENTIFY again and gets a fresh READY;
-        resumable (``d: true``), it RESUMEs."""
-        await self.gateway.invalidate(resumable=resumable)
+    async def invalidate_session(
+        self, *, resumable: bool = False, shard_id: int | None = None
+    ) -> None:
+        """Op 9 (only to that shard's session if given): not resumable, the client must
+        IDENTIFY again and gets a fresh READY; resumable (``d: true``), it RESUMEs."""
+        await self.gateway.invalidate(resumable=resumable, shard_id=shard_id)
 
     async def request_reconnect(self) -> None:
         """Op 7 Reconnect: the client closes the socket and RESUMEs."""
@@ -624,6 +634,11 @@ class Emulator:
         """Wait until the client is connected again after a drop or invalidation."""
         await asyncio.wait_for(self.gateway.connected.wait(), within)
 
+    async def archive_idle_threads(self) -> list[Channel]:
+        """Archive the threads idle for their auto_archive_duration by now (THREAD_UPDATE),
+        as Discord does in the background; also done before every request and in settle."""
+        return await self.world.archive_idle_threads()
+
     async def settle(self, client: discord.Client, within: float = 2.0) -> None:
         """Wait until the client has parsed every event dispatched so far (its cache is current).
 
@@ -631,20 +646,26 @@ class Emulator:
         client whose ``ws.sequence`` reached ours has applied everything."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        await self.archive_idle_threads()
+        await automation.run(self.world)  # e.g. an event ended now that the clock moved
         while self.gateway.pending:  # events held back by the late/twice mode
             if loop.time() > deadline:
                 raise TimeoutError("late events were not delivered")
             await asyncio.sleep(0.002)
-        # Its own session's count: a second client on the same token (two bot processes
-        # run by mistake) has its own sequence.
-        own = self.gateway.sessions.get(getattr(client.ws, "session_id", None) or "")
-        target = own.seq if own is not None else max(
-            (s.seq for s in self.gateway.sessions.values()), default=0
-        )
-        while client.ws is None or (client.ws.sequence or 0) < target:
-            if loop.time() > deadline:
-                raise TimeoutError(f"client did not reach gateway sequence {target}")
-            await asyncio.sleep(0.001)
+        # Each socket's own session's count: a second client on the same token (two bot
+        # processes run by mistake) has its own sequence, and so has each shard.
+        shards = client.shards if isinstance(client, discord.AutoShardedClient) else None
+        for shard_id in list(shards or [None]):
+            ws = client._connection._get_websocket(shard_id=shard_id)
+            own = self.gateway.sessions.get(getattr(ws, "session_id", None) or "")
+            target = own.seq if own is not None else max(
+                (s.seq for s in self.gateway.sessions.values()), default=0
+            )
+            while ws is None or (ws.sequence or 0) < target:
+                if loop.time() > deadline:
+                    raise TimeoutError(f"client did not reach gateway sequence {target}")
+                await asyncio.sleep(0.001)
+                ws = client._connection._get_websocket(shard_id=shard_id)
 
     # inspection --------------------------------------------------------------------
 

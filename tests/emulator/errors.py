@@ -53,12 +53,19 @@ def missing_access() -> ApiError:
 
 
 def invalid_form(field: str, message: str, code: str = "BASE_TYPE_INVALID") -> ApiError:
-    """400 50035 with Discord's nested ``errors`` object for one field."""
-    return ApiError(
-        400, 50035, "Invalid Form Body", {field: {"_errors": [{"code": code, "message": message}]}}
-    )
+    """400 50035 with Discord's nested ``errors`` object for one field; a dotted path
+    (``embeds.0.fields.3.value``) nests one object per step, as Discord's does."""
+    errors: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
+    for step in reversed(field.split(".")):
+        errors = {step: errors}
+    return ApiError(400, 50035, "Invalid Form Body", errors)
 
 
 def unauthorized() -> ApiError:
     """401 for a bad token."""
     return ApiError(401, 0, "401: Unauthorized")
+
+
+def thread_archived() -> ApiError:
+    """400 50083: an operation, such as editing a message, on an archived thread."""
+    return ApiError(400, 50083, "Thread is archived")

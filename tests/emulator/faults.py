@@ -44,6 +44,8 @@ class RequestRecord:
     headers: dict[str, str] = field(default_factory=dict)  # of the response
     # X-Audit-Log-Reason, decoded: what the server's moderators read in the audit log.
     audit_reason: str | None = None
+    # Which client sent it, when several run (each bot process names itself here).
+    user_agent: str = ""
 
 
 @dataclass

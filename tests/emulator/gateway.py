@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_MS = 41250
 # How long Discord keeps a dropped session resumable (not documented; minutes in practice).
 SESSION_TTL = 120.0
+# Discord's limit per session; beyond it IDENTIFY is refused with 4011 "Sharding required".
+GUILDS_PER_SHARD = 2500
 # Delivered once and in time even in the late/twice mode: the handshake, and interactions
 # (whose 3 s deadline runs from when Discord sends them; one-delivery is tested apart).
 _ALWAYS_ONCE = frozenset({"READY", "RESUMED", "GUILD_CREATE", "INTERACTION_CREATE"})
@@ -65,6 +67,19 @@ _MESSAGE_EVENTS = frozenset(
 )
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that receives a guild's events, as Discord computes it."""
+    return (guild_id >> 22) % shard_count
+
+
+def guild_of(event: str, data: dict[str, Any]) -> int | None:
+    """The guild an event belongs to; None for DMs and other events of no guild."""
+    if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        return int(data["id"])
+    guild_id = data.get("guild_id")
+    return int(guild_id) if guild_id else None
+
+
 def wants(intents: int, event: str, data: dict[str, Any]) -> bool:
     """Whether a session with these intents receives the event (unlisted events always go)."""
     if event in _MESSAGE_EVENTS:
@@ -85,6 +100,13 @@ class Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dropped_at: float | None = None
     expired: bool = False
+    # [shard_id, shard_count] from IDENTIFY; a client that sends none holds the one shard.
+    shard: tuple[int, int] = (0, 1)
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Guild events go to the guild's shard; DMs and the like only to shard 0."""
+        shard_id, count = self.shard
+        return shard_id == (0 if guild_id is None else shard_of(guild_id, count))
 
 
 @dataclass
@@ -131,6 +153,9 @@ class Gateway:
         self.session_ttl = SESSION_TTL
         self.refused_resumes = 0
         self.events = EventFaults()
+        # What GET /gateway/bot recommends, and the most guilds one session may hold.
+        self.recommended_shards = 1
+        self.guilds_per_shard = GUILDS_PER_SHARD
         self._queue: list[tuple[float, str, dict[str, Any]]] = []
         self._pump: asyncio.Task[None] | None = None
 
@@ -168,8 +193,22 @@ class Gateway:
         if not self.token_ok(str(data.get("token", ""))):
             await ws.close(code=4004, message=b"Authentication failed.")
             return None
+        shard = _valid_shard(data.get("shard", [0, 1]))
+        if shard is None:
+            await ws.close(code=4010, message=b"Invalid shard")
+            return None
+        bot = self.state.users[self.bot_id]
+        guilds = [
+            g for g in self.state.guilds.values()
+            if self.bot_id in g.members and shard_of(g.id, shard[1]) == shard[0]
+        ]
+        if len(guilds) > self.guilds_per_shard:
+            await ws.close(code=4011, message=b"Sharding required")
+            return None
         self.identifies += 1
-        session = Session(id=secrets.token_hex(16), intents=int(data.get("intents", 0)))
+        session = Session(
+            id=secrets.token_hex(16), intents=int(data.get("intents", 0)), shard=shard
+        )
         # Discord lets one token hold several sessions (a bot run twice gets every event
         # twice); a session whose socket is gone is not resumed once its bot identifies anew.
         self.sessions = {
@@ -177,8 +216,6 @@ class Gateway:
             if live.ws is not None and not live.ws.closed
         }
         self.sessions[session.id] = session
-        bot = self.state.users[self.bot_id]
-        guilds = [g for g in self.state.guilds.values() if self.bot_id in g.members]
         ready = {
             "v": 10,
             "user": {**payloads.user(bot), "verified": True, "mfa_enabled": False, "email": None},
@@ -195,11 +232,18 @@ class Gateway:
             "geo_ordered_rtc_regions": [],
             "_trace": ["emulator"],
         }
+        if "shard" in data:
+            ready["shard"] = list(shard)
         async with session.lock:
             session.ws = ws
         await self._emit(session, "READY", ready)
+        channels = self.state.channels_by_guild()
         for guild in guilds:
-            await self._emit(session, "GUILD_CREATE", payloads.guild_create(self.state, guild))
+            await self._emit(
+                session,
+                "GUILD_CREATE",
+                payloads.guild_create(self.state, guild, channels.get(guild.id, ([], []))),
+            )
         self.connected.set()
         return session
 
@@ -302,8 +346,9 @@ class Gateway:
             self._queue.pop(0)
 
     async def _send_event(self, event: str, data: dict[str, Any]) -> None:
+        guild_id = guild_of(event, data)
         for session in list(self.sessions.values()):
-            if wants(session.intents, event, data):
+            if session.receives(guild_id) and wants(session.intents, event, data):
                 await self._emit(session, event, self._visible(session, event, data))
 
     def _visible(self, session: Session, event: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -326,13 +371,17 @@ class Gateway:
             if ws is not None:
                 await ws.close(code=4000, message=b"Emulator dropped the connection")
 
-    async def invalidate(self, *, resumable: bool = False) -> None:
-        """Send op 9. Not resumable: the session is forgotten, forcing a fresh IDENTIFY;
-        resumable (``d: true``): the client reconnects and RESUMEs."""
+    async def invalidate(self, *, resumable: bool = False, shard_id: int | None = None) -> None:
+        """Send op 9 (to one shard's session if given). Not resumable: the session is
+        forgotten, forcing a fresh IDENTIFY; resumable (``d: true``): the client
+        reconnects and RESUMEs."""
         self.connected.clear()
-        sessions = list(self.sessions.values())
+        sessions = [
+            s for s in self.sessions.values() if shard_id is None or s.shard[0] == shard_id
+        ]
         if not resumable:
-            self.sessions = {}
+            for session in sessions:
+                self.sessions.pop(session.id, None)
         for session in sessions:
             if session.ws is not None and not session.ws.closed:
                 await self._send(session.ws, {"op": 9, "d": resumable})
@@ -358,3 +407,14 @@ class Gateway:
         for session in self.sessions.values():
             if session.ws is not None:
                 await session.ws.close(code=1001)
+
+
+def _valid_shard(value: Any) -> tuple[int, int] | None:
+    """IDENTIFY's `shard`: [shard_id, num_shards] with 0 <= shard_id < num_shards."""
+    if (
+        not isinstance(value, list) or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        return None
+    shard_id, count = value
+    return (shard_id, count) if 0 <= shard_id < count else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import secrets
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import Any
 
 from . import payloads
 from .permissions import P, has
-from .state import AppCommand, Channel, Message, walk_components
+from .state import AppCommand, Attachment, Channel, Message, walk_components
 from .world import World
 
 # Interaction types.
@@ -296,6 +297,8 @@ def _coerce(
     kind, name = definition["type"], definition["name"]
     if kind == 5:
         return bool(value)
+    if kind == 11:
+        return _upload(world, value, channel, resolved)
     if kind in (6, 7, 8, 9):
         target = int(getattr(value, "id", value))
         _resolve(world, kind, name, target, channel, user_id, definition, resolved)
@@ -320,6 +323,29 @@ def _coerce(
     if choices and coerced not in [c["value"] for c in choices]:
         raise EmulatorError(f"option {name!r}: {coerced!r} is not one of the choices")
     return coerced
+
+
+def _upload(
+    world: World, value: Any, channel: Channel, resolved: dict[str, dict[str, Any]]
+) -> str:
+    """An attachment option: the client uploads the file first (``value`` is
+    ``(filename, bytes)``), then the interaction names it and resolves it, served at its URL."""
+    filename, data = value
+    if len(data) > ATTACHMENT_SIZE_LIMIT:
+        raise EmulatorError(f"attachment {filename!r} is over the upload limit")
+    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    stored = Attachment(world.state.new_id(), filename, content_type, bytes(data))
+    world.state.files[stored.id] = stored
+    url = f"{world.base_url}/attachments/{channel.id}/{stored.id}/{filename}"
+    resolved.setdefault("attachments", {})[str(stored.id)] = {
+        "id": str(stored.id),
+        "filename": filename,
+        "content_type": content_type,
+        "size": len(data),
+        "url": url,
+        "proxy_url": url,
+    }
+    return str(stored.id)
 
 
 def _resolve(

@@ -112,7 +112,7 @@ def channel(state: State, c: Channel) -> JSON:
         "id": str(c.id),
         "type": int(c.type),
         "last_message_id": None if c.last_message_id is None else str(c.last_message_id),
-        "flags": 0,
+        "flags": c.flags,
     }
     if c.type == ChannelType.DM:
         data["recipients"] = [user(state.users[r]) for r in c.recipient_ids]
@@ -135,7 +135,7 @@ def channel(state: State, c: Channel) -> JSON:
                 "archived": c.archived,
                 "locked": c.locked,
                 "auto_archive_duration": c.auto_archive_duration,
-                "archive_timestamp": iso(c.created_at),
+                "archive_timestamp": iso(c.archive_timestamp),
                 "create_timestamp": iso(c.created_at),
             },
         )
@@ -311,16 +311,22 @@ def guild(state: State, g: Guild) -> JSON:
     }
 
 
-def guild_create(state: State, g: Guild) -> JSON:
-    """The full GUILD_CREATE payload: roles, channels, threads, members, voice states, events."""
+def guild_create(
+    state: State, g: Guild, channels: tuple[list[Channel], list[Channel]] | None = None
+) -> JSON:
+    """The full GUILD_CREATE payload: roles, channels, threads, members, voice states, events.
+
+    `channels` are the guild's channels and threads when the caller has them grouped
+    already (`State.channels_by_guild`)."""
+    listed, threads = channels or (state.guild_channels(g.id), state.threads(g.id))
     data = guild(state, g)
     data.update(
         unavailable=False,
         large=False,
         joined_at=iso(g.members[next(iter(g.members))].joined_at),
         member_count=len(g.members),
-        channels=[channel(state, c) for c in state.guild_channels(g.id)],
-        threads=[channel(state, c) for c in state.threads(g.id) if not c.archived],
+        channels=[channel(state, c) for c in listed],
+        threads=[channel(state, c) for c in threads if not c.archived],
         members=[member(state, m) for m in g.members.values()],
         voice_states=[
             {k: v for k, v in voice_state(state, vs).items() if k != "member"}

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from . import automation
 from .contract import Contract
 from .errors import ApiError, unauthorized
 from .faults import Faults, Holds, RequestRecord
@@ -158,6 +159,7 @@ class Server:
                 files=[],
                 time=time.monotonic(),
                 audit_reason=_audit_reason(request),
+                user_agent=request.headers.get("User-Agent", ""),
             )
             self.log.append(record)
             response = await self._respond(request, record, handler)
@@ -201,6 +203,8 @@ class Server:
             fault = self.faults.check(request.method, record.route, major)
             if fault is not None:
                 return json_response(fault.status, fault.body, fault.headers)
+            await self.world.archive_idle_threads()  # Discord's background auto-archive
+            await automation.run(self.world)  # what Discord did on its own since
             result = await handler(Call(self.world, self.registry, request, body, uploads))
         except ApiError as error:
             headers = self.faults.headers(request.method, record.route, major)

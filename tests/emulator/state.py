@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -135,6 +135,14 @@ class Channel:
     applied_tags: list[int] = field(default_factory=list)
     message_count: int = 0
     created_at: dt.datetime = field(default_factory=utcnow)
+    # when ``archived`` last changed, and the last "activity" (docs, Threads: a message, an
+    # unarchive or a new auto_archive_duration) from which auto-archiving counts
+    archive_timestamp: dt.datetime = field(default_factory=utcnow)
+    active_at: dt.datetime = field(default_factory=utcnow)
+    flags: int = 0  # channel flags: PINNED 1 << 1 (threads), REQUIRE_TAG 1 << 4 (forums)
+
+    PINNED = 1 << 1
+    REQUIRE_TAG = 1 << 4
 
     @property
     def is_thread(self) -> bool:
@@ -145,6 +153,16 @@ class Channel:
     def is_voice(self) -> bool:
         """Voice and stage channels hold voice states."""
         return self.type in VOICE_TYPES
+
+    def idle_expired(self, now: dt.datetime) -> bool:
+        """An active, unpinned thread idle for its ``auto_archive_duration`` minutes, which
+        Discord archives (docs, Threads: "Auto Archive")."""
+        return (
+            self.is_thread
+            and not self.archived
+            and not self.flags & self.PINNED
+            and now - self.active_at >= dt.timedelta(minutes=self.auto_archive_duration)
+        )
 
 
 @dataclass
@@ -244,6 +262,7 @@ class ScheduledEvent:
     location: str | None = None
     image: str | None = None
     subscriber_ids: list[int] = field(default_factory=list)
+    empty_since: dt.datetime | None = None  # active, and nobody in its channel since then
 
 
 @dataclass
@@ -374,14 +393,26 @@ class State:
 
     def guild_channels(self, guild_id: int) -> list[Channel]:
         """Non-thread channels of a guild ordered by position."""
-        return sorted(
-            (c for c in self.channels.values() if c.guild_id == guild_id and not c.is_thread),
-            key=lambda c: (c.position, c.id),
+        return _by_position(
+            c for c in self.channels.values() if c.guild_id == guild_id and not c.is_thread
         )
 
     def threads(self, guild_id: int) -> list[Channel]:
         """Threads of a guild (GUILD_CREATE lists the active ones)."""
         return [c for c in self.channels.values() if c.guild_id == guild_id and c.is_thread]
+
+    def channels_by_guild(self) -> dict[int, tuple[list[Channel], list[Channel]]]:
+        """Every guild's channels (by position) and threads, in one pass over the channels:
+        an IDENTIFY sends a GUILD_CREATE per guild, and asking `guild_channels` and `threads`
+        for each of a thousand guilds would scan every channel two thousand times."""
+        grouped: dict[int, tuple[list[Channel], list[Channel]]] = {}
+        for c in self.channels.values():
+            if c.guild_id is not None:
+                grouped.setdefault(c.guild_id, ([], []))[c.is_thread].append(c)
+        return {
+            guild_id: (_by_position(channels), threads)
+            for guild_id, (channels, threads) in grouped.items()
+        }
 
     def guild_of_channel(self, channel: Channel) -> Guild | None:
         """The channel's guild, or None for DMs."""
@@ -409,3 +440,8 @@ class State:
             return 1 << 30
         member = guild.members[user_id]
         return max((guild.roles[r].position for r in member.roles if r in guild.roles), default=0)
+
+
+def _by_position(channels: Iterable[Channel]) -> list[Channel]:
+    """Channels in the order Discord lists them."""
+    return sorted(channels, key=lambda c: (c.position, c.id))

@@ -7,9 +7,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from . import payloads
-from .errors import ApiError, invalid_form, missing_access, missing_permissions
+from . import automation, payloads
+from .errors import (
+    ApiError,
+    invalid_form,
+    missing_access,
+    missing_permissions,
+    thread_archived,
+)
 from .gateway import Gateway
+from .limits import check_manage_roles_bit, check_message_components
 from .permissions import ALL, P, channel_permissions, has
 from .permissions import base_permissions as guild_base
 from .state import (
@@ -112,19 +119,22 @@ class World:
             event = "CHANNEL_CREATE" if created else "CHANNEL_UPDATE"
         await self.gateway.dispatch(event, data)
 
-    def check_overwrite_edit(self, channel: Channel, allow: int, deny: int) -> None:
+    def check_overwrite_edit(self, channel: Channel, overwrite: Overwrite) -> None:
         """MANAGE_ROLES in the channel, and only bits the bot holds "in the guild or parent
         channel (if applicable)" unless it has an explicit MANAGE_ROLES overwrite there or is
-        an administrator (docs: "Edit Channel Permissions"). Holding a bit is judged where
-        the docs say, not in the channel itself, where Discord strips e.g. voice bits from a
-        text channel."""
+        an administrator (docs: "Edit Channel Permissions"); the MANAGE_ROLES bit itself
+        only with that overwrite or as administrator (limits.check_manage_roles_bit).
+        Holding a bit is judged where the docs say, not in the channel itself, where Discord
+        strips e.g. voice bits from a text channel."""
         perms = self.require(channel, P.MANAGE_ROLES)
-        if perms == ALL or self._has_manage_roles_overwrite(channel):
+        explicit = self._has_manage_roles_overwrite(channel)
+        check_manage_roles_bit(overwrite, channel.overwrites.get(overwrite.id), perms, explicit)
+        if perms == ALL or explicit:
             return
         guild = self.state.guild(channel.guild_id or 0)
         parent = self.state.channels.get(channel.parent_id) if channel.parent_id else None
         held = self.perms(self.bot_id, parent) if parent else self.guild_perms(guild, self.bot_id)
-        if (allow | deny) & ~held:
+        if (overwrite.allow | overwrite.deny) & ~held:
             raise missing_permissions()
 
     def _has_manage_roles_overwrite(self, channel: Channel) -> bool:
@@ -198,6 +208,7 @@ class World:
         move or rejoin, as Discord does."""
         if channel_id is None:
             if guild.voice_states.pop(user_id, None) is not None:
+                automation.note_voice(self.state, guild)
                 await self.gateway.dispatch(
                     "VOICE_STATE_UPDATE",
                     payloads.disconnected_voice_state(self.state, guild.id, user_id),
@@ -216,6 +227,7 @@ class World:
             self_deaf=previous.self_deaf if previous else False,
         )
         guild.voice_states[user_id] = vs
+        automation.note_voice(self.state, guild)
         await self.gateway.dispatch("VOICE_STATE_UPDATE", payloads.voice_state(self.state, vs))
 
     def can_speak(self, guild: Guild, user_id: int) -> bool:
@@ -265,12 +277,9 @@ class World:
                 ids = [i for i in ids if str(i) in {str(u) for u in allowed.get("users", [])}]
             message.mention_ids = ids
         if "embeds" in body:
-            message.embeds = [_check_embed(e) for e in body["embeds"] or []]
-            if len(message.embeds) > 10:
-                raise invalid_form(
-                    "embeds", "Must be 10 or fewer in length.", "BASE_TYPE_MAX_LENGTH"
-                )
+            message.embeds = _check_embeds(body["embeds"] or [])
         if "components" in body:
+            check_message_components(body["components"] or [], int(body.get("flags") or 0))
             message.components = _check_components(body["components"] or [])
         if "flags" in body and body["flags"] is not None:
             message.flags = (message.flags & ~_ALLOWED_FLAGS) | (
@@ -318,12 +327,13 @@ class World:
 
     def check_can_post(self, channel: Channel, author_id: int, message: Message) -> None:
         """VIEW_CHANNEL + SEND_MESSAGES (SEND_MESSAGES_IN_THREADS in threads), ATTACH_FILES for
-        files, and archived/locked thread rules."""
+        files, EMBED_LINKS for embeds, and archived/locked thread rules."""
         send = P.SEND_MESSAGES_IN_THREADS if channel.is_thread else P.SEND_MESSAGES
         needed = send | (P.ATTACH_FILES if message.attachments else 0)
         perms = self.require(channel, needed, author_id)
-        if channel.is_thread and channel.locked and not perms & P.MANAGE_THREADS:
-            raise ApiError(400, 50083, "Thread is archived")
+        if channel.is_thread:
+            self.check_thread_writable(channel, perms)
+        self.check_embed_links(message, perms, creating=True)
         if channel.type in (ChannelType.CATEGORY, ChannelType.FORUM):
             raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
         if channel.type == ChannelType.DM and author_id == self.bot_id:
@@ -335,13 +345,54 @@ class World:
             if not user.dms_open or not shares_guild or user.bot:
                 raise ApiError(403, 50007, "Cannot send messages to this user")
 
+    def check_thread_writable(self, thread: Channel, perms: int) -> None:
+        """Locked threads take messages only from MANAGE_THREADS holders (160005); sending
+        unarchives a thread "unless the thread has been locked by a moderator" (docs,
+        Threads), so an archived locked thread refuses it (50083)."""
+        if thread.locked and thread.archived:
+            raise thread_archived()
+        if thread.locked and not perms & P.MANAGE_THREADS:
+            raise ApiError(400, 160005, "Thread is locked")
+
+    @staticmethod
+    def check_embed_links(message: Message, perms: int, *, creating: bool) -> None:
+        """Without EMBED_LINKS Discord drops a message's embeds; a new message left with
+        nothing else is refused 403 50013 (discord-api-docs#2601), an edit left empty 50006."""
+        if not message.embeds or perms & P.EMBED_LINKS:
+            return
+        message.embeds = []
+        if not (message.content or message.components or message.attachments):
+            if creating:
+                raise missing_permissions()
+            raise ApiError(400, 50006, "Cannot send an empty message")
+
+    async def archive_idle_threads(self) -> list[Channel]:
+        """Archive every thread idle for its auto_archive_duration on the emulator's clock
+        (THREAD_UPDATE each), as Discord does in the background; run before each request."""
+        now = self.state.now()
+        idle = [c for c in self.state.channels.values() if c.idle_expired(now)]
+        for thread in idle:
+            await self.set_archived(thread, True)
+        return idle
+
+    async def set_archived(self, thread: Channel, archived: bool) -> None:
+        """Archive or unarchive (both move ``archive_timestamp``; unarchiving is activity)."""
+        now = self.state.now()
+        thread.archived, thread.archive_timestamp = archived, now
+        if archived:
+            thread.flags &= ~Channel.PINNED  # "archiving that thread will unset the flag"
+        else:
+            thread.active_at = now
+        await self.channel_changed(thread)
+
     async def post_message(self, message: Message) -> Message:
         """Store a message, unarchive its thread, and dispatch MESSAGE_CREATE."""
         self.state.add_message(message)
         channel = self.state.channels[message.channel_id]
-        if channel.is_thread and channel.archived:
-            channel.archived = False
-            await self.channel_changed(channel)
+        if channel.is_thread:
+            channel.active_at = self.state.now()
+            if channel.archived:
+                await self.set_archived(channel, False)
         await self.gateway.dispatch("MESSAGE_CREATE", payloads.message(self.state, message))
         return message
 
@@ -374,19 +425,47 @@ class World:
         return channel
 
 
-def _check_embed(embed: dict[str, Any]) -> dict[str, Any]:
-    """Discord's embed limits; the stored embed gets ``type: rich`` like Discord's."""
-    limits = {"title": 256, "description": 4096}
-    for key, limit in limits.items():
-        if len(embed.get(key) or "") > limit:
-            raise invalid_form(f"embeds.0.{key}", f"Must be {limit} or fewer in length.")
-    fields = embed.get("fields") or []
-    if len(fields) > 25:
-        raise invalid_form("embeds.0.fields", "Must be 25 or fewer in length.")
-    total = sum(len(embed.get(k) or "") for k in limits) + sum(
-        len(f.get("name", "")) + len(f.get("value", "")) for f in fields
-    )
-    if total > 6000:
+# Discord's embed limits (docs, Message: "Embed Limits"), counted without leading and
+# trailing whitespace; the six kinds of text also count towards 6000 across all embeds.
+_EMBED_TEXT = {"title": 256, "description": 4096}
+_EMBED_PART_TEXT = {"footer": ("text", 2048), "author": ("name", 256)}
+_FIELD_TEXT = {"name": 256, "value": 1024}
+MAX_EMBEDS, MAX_FIELDS, MAX_EMBED_TOTAL = 10, 25, 6000
+
+
+def _measured(value: Any) -> int:
+    return len(str(value or "").strip())
+
+
+def _too_long(path: str, limit: int) -> ApiError:
+    return invalid_form(path, f"Must be {limit} or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+
+
+def _check_embeds(embeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every limit, with the path of the first offending field (``embeds.0.fields.3.value``);
+    the stored embeds get ``type: rich`` like Discord's."""
+    if len(embeds) > MAX_EMBEDS:
+        raise _too_long("embeds", MAX_EMBEDS)
+    total = 0
+    for i, embed in enumerate(embeds):
+        for key, limit in _EMBED_TEXT.items():
+            total += _measured(embed.get(key))
+            if _measured(embed.get(key)) > limit:
+                raise _too_long(f"embeds.{i}.{key}", limit)
+        for part, (key, limit) in _EMBED_PART_TEXT.items():
+            text = (embed.get(part) or {}).get(key)
+            total += _measured(text)
+            if _measured(text) > limit:
+                raise _too_long(f"embeds.{i}.{part}.{key}", limit)
+        fields = embed.get("fields") or []
+        if len(fields) > MAX_FIELDS:
+            raise _too_long(f"embeds.{i}.fields", MAX_FIELDS)
+        for j, field in enumerate(fields):
+            for key, limit in _FIELD_TEXT.items():
+                total += _measured(field.get(key))
+                if _measured(field.get(key)) > limit:
+                    raise _too_long(f"embeds.{i}.fields.{j}.{key}", limit)
+    if total > MAX_EMBED_TOTAL:
         raise ApiError(
             400,
             50035,
@@ -396,13 +475,13 @@ def _check_embed(embed: dict[str, Any]) -> dict[str, Any]:
                     "_errors": [
                         {
                             "code": "MAX_EMBED_SIZE_EXCEEDED",
-                            "message": "Embed size exceeds maximum size of 6000",
+                            "message": f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}",
                         }
                     ]
                 }
             },
         )
-    return {"type": "rich", **embed}
+    return [{"type": "rich", **embed} for embed in embeds]
 
 
 def _check_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:

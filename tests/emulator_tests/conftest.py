@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import discord
@@ -51,3 +53,32 @@ async def scene(emulator: Emulator) -> Scene:
         guild.id, "cases", ChannelType.FORUM, available_tags=["open"]
     )
     return Scene(emulator, guild, alice, bob, text, voice, other, forum)
+
+
+@pytest.fixture
+async def channel(scene: Scene) -> AsyncIterator[discord.TextChannel]:
+    """The text channel as seen by a connected client."""
+    client = discord.Client(intents=bot_intents())
+    async with scene.emu.connected(client):
+        channel = client.get_channel(scene.text.id)
+        assert isinstance(channel, discord.TextChannel)
+        yield channel
+
+
+class Clock:
+    """The emulator's "now", moved by the test (a fixed start: nothing hangs on the wall
+    clock)."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 5, 12, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+async def clock(scene: Scene) -> Clock:
+    """The test's clock, made the emulator's "now"."""
+    clock = Clock()
+    scene.emu.state.now = clock
+    return clock

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import discord
 import pytest
@@ -12,19 +11,9 @@ import pytest
 from tests.emulator.faults import UnservedRoute
 from tests.emulator.permissions import P
 
-from .conftest import Scene, bot_intents
+from .conftest import Scene
 
 MESSAGES = "/channels/{channel_id}/messages"
-
-
-@pytest.fixture
-async def channel(scene: Scene) -> AsyncIterator[discord.TextChannel]:
-    """The text channel as seen by a connected client."""
-    client = discord.Client(intents=bot_intents())
-    async with scene.emu.connected(client):
-        channel = client.get_channel(scene.text.id)
-        assert isinstance(channel, discord.TextChannel)
-        yield channel
 
 
 async def test_injected_429_is_waited_out(scene: Scene, channel: discord.TextChannel) -> None:

@@ -98,7 +98,15 @@ class Bot(discord.Client):
             await interaction.user.send("click me", view=Join())
             await interaction.response.send_message("sent", ephemeral=True)
 
+        @app_commands.command(name="upload", description="Reads an attached file")
+        async def upload(interaction: discord.Interaction, file: discord.Attachment) -> None:
+            data = await file.read()
+            await interaction.response.send_message(
+                f"{file.filename} {file.size} {data.decode()}", ephemeral=True
+            )
+
         commands: list[app_commands.Command[Any, ..., None] | app_commands.Group] = [
+            upload,
             group,
             secret,
             slow,
@@ -139,6 +147,16 @@ async def test_slash_command_with_subcommand_and_resolved_options(scene: Scene, 
     assert result.message in scene.emu.messages(scene.text.id)
     assert result.message is not None
     assert result.message.custom_ids() == ["group:join"]
+
+
+async def test_attachment_option_is_uploaded_resolved_and_served(
+    scene: Scene, bot: Bot
+) -> None:
+    """The file a person attaches reaches the bot resolved, and its URL serves the bytes."""
+    result = await scene.emu.run_command(
+        scene.alice.id, scene.guild.id, scene.text.id, "upload", file=("note.txt", b"hello")
+    )
+    assert result.content == "note.txt 5 hello"
 
 
 async def test_option_validation_mirrors_discord_client(scene: Scene, bot: Bot) -> None:
@@ -240,4 +258,4 @@ async def test_command_sync_is_idempotent(emulator: Emulator, scene: Scene, bot:
     before = {c.name: c.id for c in emulator.commands()}
     await bot.tree.sync()
     assert {c.name: c.id for c in emulator.commands()} == before
-    assert set(before) == {"group", "secret", "slow", "feedback", "late", "dm"}
+    assert set(before) == {"group", "secret", "slow", "feedback", "late", "dm", "upload"}

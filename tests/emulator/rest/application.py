@@ -15,6 +15,19 @@ routes = Routes()
 _NAME = re.compile(r"^[-_\w]{1,32}$")
 
 
+@routes("GET", "/gateway/bot")
+async def get_bot_gateway(call: Call) -> Any:
+    """Where to connect and how many shards Discord recommends (AutoShardedClient asks
+    when given no shard count)."""
+    return {
+        "url": call.world.gateway.url().rstrip("/"),
+        "shards": call.world.gateway.recommended_shards,
+        "session_start_limit": {
+            "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1,
+        },
+    }
+
+
 @routes("GET", "/users/@me")
 async def get_me(call: Call) -> Any:
     """The bot user (discord.py's login)."""
@@ -23,6 +36,45 @@ async def get_me(call: Call) -> Any:
         **payloads.user(bot), "verified": True, "mfa_enabled": False, "email": None,
         "locale": "en-US",
     }
+
+
+@routes("GET", "/users/@me/guilds")
+async def list_my_guilds(call: Call) -> Any:
+    """The bot's guilds by id, paged with before/after/limit (1–200, default 200).
+
+    `permissions` is the bot's roles combined, as Discord documents it: "excludes
+    overwrites and implicit permissions" (owner and ADMINISTRATOR are not expanded).
+    """
+    limit = call.query_int("limit", 200) or 200
+    if not 1 <= limit <= 200:
+        raise invalid_form("limit", "Must be between 1 and 200.")
+    before, after = call.query_int("before"), call.query_int("after")
+    guilds = sorted(
+        (g for g in call.world.state.guilds.values() if call.world.bot_id in g.members),
+        key=lambda g: g.id,
+    )
+    if after is not None:
+        guilds = [g for g in guilds if g.id > after]
+    if before is not None:
+        guilds = [g for g in guilds if g.id < before]
+    guilds = guilds[-limit:] if before is not None and after is None else guilds[:limit]
+    listed = []
+    for guild in guilds:
+        member = guild.members[call.world.bot_id]
+        permissions = guild.everyone.permissions
+        for role_id in member.roles:
+            if role_id in guild.roles:
+                permissions |= guild.roles[role_id].permissions
+        entry: dict[str, Any] = {
+            "id": str(guild.id), "name": guild.name, "icon": None, "banner": None,
+            "owner": guild.owner_id == call.world.bot_id, "permissions": str(int(permissions)),
+            "features": [],
+        }
+        if call.query_flag("with_counts"):
+            entry["approximate_member_count"] = len(guild.members)
+            entry["approximate_presence_count"] = 0
+        listed.append(entry)
+    return listed
 
 
 @routes("GET", "/users/{user_id}")

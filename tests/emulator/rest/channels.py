@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 from .. import payloads
-from ..errors import ApiError, invalid_form, missing_permissions, unknown
+from ..errors import ApiError, invalid_form, missing_permissions, thread_archived, unknown
+from ..limits import check_overwrite_type, check_thread_name
 from ..permissions import P
 from ..state import Channel, ChannelType, Message, Overwrite
 from ..world import snowflake
@@ -49,11 +51,11 @@ def parse_overwrites(raw: list[dict[str, Any]]) -> list[Overwrite]:
     return [
         Overwrite(
             id=snowflake(o["id"]),
-            type=int(o.get("type", 0)),
+            type=check_overwrite_type(o.get("type"), f"permission_overwrites.{n}.type"),
             allow=int(o.get("allow") or 0),
             deny=int(o.get("deny") or 0),
         )
-        for o in raw
+        for n, o in enumerate(raw)
     ]
 
 
@@ -67,7 +69,7 @@ async def edit_channel(call: Call) -> Any:
     if "permission_overwrites" in body:
         new = parse_overwrites(body["permission_overwrites"] or [])
         for overwrite in new:
-            world.check_overwrite_edit(channel, overwrite.allow, overwrite.deny)
+            world.check_overwrite_edit(channel, overwrite)
         channel.overwrites = {o.id: o for o in new}
     if "parent_id" in body:
         parent_id = body["parent_id"]
@@ -83,6 +85,8 @@ async def edit_channel(call: Call) -> Any:
             }
             for t in body["available_tags"]
         ]
+    if "flags" in body and channel.type == ChannelType.FORUM:
+        channel.flags = int(body["flags"] or 0) & Channel.REQUIRE_TAG
     for field in _GUILD_CHANNEL_FIELDS:
         if field in body:
             setattr(channel, field, body[field])
@@ -90,22 +94,70 @@ async def edit_channel(call: Call) -> Any:
     return payloads.channel(world.state, channel)
 
 
+_CREATOR_FIELDS = frozenset({"name", "archived", "auto_archive_duration", "applied_tags"})
+_ARCHIVE_DURATIONS = frozenset({60, 1440, 4320, 10080})
+
+
 async def _edit_thread(call: Call, thread: Channel, body: dict[str, Any]) -> Any:
-    """The owner may rename/archive its thread; locking and anything else needs MANAGE_THREADS."""
+    """Discord's rules (docs, "Modify Channel" for threads, and Threads): an archived thread
+    takes no edit unless the request unarchives it (50083); unarchiving needs SEND_MESSAGES,
+    or MANAGE_THREADS when locked; name, archive state, duration and tags need MANAGE_THREADS
+    or being the creator (and not locked); locking and slow mode need MANAGE_THREADS."""
     world = call.world
-    owner_only = {"name", "archived", "auto_archive_duration", "applied_tags"}
     perms = world.require(thread, 0)
-    if (thread.owner_id != world.bot_id or set(body) - owner_only) and not perms & P.MANAGE_THREADS:
+    manage = bool(perms & P.MANAGE_THREADS)
+    unarchive = body.get("archived") is False
+    if thread.archived and not unarchive:
+        raise thread_archived()
+    if (
+        unarchive
+        and thread.archived
+        and not (manage if thread.locked else perms & P.SEND_MESSAGES)
+    ):
         raise missing_permissions()
-    if thread.locked and thread.archived and not perms & P.MANAGE_THREADS:
+    others = set(body) - {"archived"} if unarchive else set(body)
+    creator = thread.owner_id == world.bot_id and not thread.locked
+    if others and not manage and (not creator or others - _CREATOR_FIELDS):
         raise missing_permissions()
-    for field in ("name", "archived", "locked", "auto_archive_duration", "rate_limit_per_user"):
+    if "name" in body:
+        check_thread_name(body["name"])
+    if "applied_tags" in body:
+        parent = world.state.channels.get(thread.parent_id or 0)
+        if parent is not None and parent.type == ChannelType.FORUM:
+            thread.applied_tags = _forum_tags(parent, body["applied_tags"], manage)
+    if "auto_archive_duration" in body:
+        duration = int(body["auto_archive_duration"])
+        if duration not in _ARCHIVE_DURATIONS:
+            raise invalid_form(
+                "auto_archive_duration", "Value must be one of (60, 1440, 4320, 10080)."
+            )
+        thread.auto_archive_duration = duration
+        thread.active_at = thread.archive_timestamp = world.state.now()  # docs: activity
+    for field in ("name", "locked", "rate_limit_per_user"):
         if field in body:
             setattr(thread, field, body[field])
-    if "applied_tags" in body:
-        thread.applied_tags = [snowflake(t) for t in body["applied_tags"]]
-    await world.channel_changed(thread)
+    if "archived" in body and bool(body["archived"]) != thread.archived:
+        await world.set_archived(thread, bool(body["archived"]))
+    else:
+        await world.channel_changed(thread)
     return payloads.channel(world.state, thread)
+
+
+def _forum_tags(forum: Channel, raw: list[Any] | None, manage: bool) -> list[int]:
+    """A post's tags: at most 5, the forum's own, moderated ones only with MANAGE_THREADS,
+    and at least one when the forum has REQUIRE_TAG (40067)."""
+    tags = [snowflake(t) for t in raw or []]
+    if len(tags) > 5:
+        raise invalid_form("applied_tags", "Must be 5 or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+    own = {int(t["id"]): t for t in forum.available_tags}
+    for i, tag in enumerate(tags):
+        if tag not in own:
+            raise invalid_form(f"applied_tags.{i}", "Unknown tag for this channel.")
+        if own[tag].get("moderated") and not manage:
+            raise missing_permissions()
+    if not tags and forum.flags & Channel.REQUIRE_TAG:
+        raise ApiError(400, 40067, "A tag is required to create a forum post in this channel")
+    return tags
 
 
 @routes("DELETE", "/channels/{channel_id}")
@@ -129,7 +181,7 @@ async def put_overwrite(call: Call) -> Any:
     body = call.json
     overwrite = Overwrite(
         id=call.id("target"),
-        type=int(body.get("type", 0)),
+        type=check_overwrite_type(body.get("type")),
         allow=int(body.get("allow") or 0),
         deny=int(body.get("deny") or 0),
     )
@@ -138,7 +190,7 @@ async def put_overwrite(call: Call) -> Any:
         raise unknown("role")
     if overwrite.type == 1 and overwrite.id not in guild.members:
         raise unknown("member")
-    world.check_overwrite_edit(channel, overwrite.allow, overwrite.deny)
+    world.check_overwrite_edit(channel, overwrite)
     await world.set_overwrite(channel, overwrite)
     return None
 
@@ -215,7 +267,16 @@ async def edit_message(call: Call) -> Any:
         if set(call.json) - {"flags"}:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
         world.require(channel, P.MANAGE_MESSAGES)
-    world.apply_message_body(message, call.json, call.uploads)
+    perms = world.perms(world.bot_id, channel)
+    if channel.is_thread:
+        if channel.archived:  # docs, Threads: "Users cannot edit messages" in archived threads
+            raise thread_archived()
+        world.check_thread_writable(channel, perms)
+    edited = dataclasses.replace(message)
+    world.apply_message_body(edited, call.json, call.uploads)
+    if "embeds" in call.json:
+        world.check_embed_links(edited, perms, creating=False)
+    vars(message).update(vars(edited))
     await world.message_edited(message)
     return payloads.message(world.state, message)
 
@@ -266,12 +327,11 @@ async def typing(call: Call) -> Any:
 def _new_thread(
     call: Call, parent: Channel, body: dict[str, Any], thread_id: int, kind: int
 ) -> Channel:
-    if not body.get("name"):
-        raise invalid_form("name", "This field is required", "BASE_TYPE_REQUIRED")
+    check_thread_name(body.get("name"))
     thread = Channel(
         id=thread_id,
         type=ChannelType(kind),
-        name=str(body["name"])[:100],
+        name=str(body["name"]),
         guild_id=parent.guild_id,
         parent_id=parent.id,
         owner_id=call.world.bot_id,
@@ -301,7 +361,16 @@ async def create_thread(call: Call) -> Any:
         )
         message = world.build_message(probe, world.bot_id, starter, call.uploads)
         message.id = thread_id
-        world.require(parent, P.SEND_MESSAGES | (P.ATTACH_FILES if message.attachments else 0))
+        perms = world.require(
+            parent, P.SEND_MESSAGES | (P.ATTACH_FILES if message.attachments else 0)
+        )
+        world.check_embed_links(message, perms, creating=True)
+        body = {
+            **body,
+            "applied_tags": _forum_tags(
+                parent, body.get("applied_tags"), bool(perms & P.MANAGE_THREADS)
+            ),
+        }
         thread = _new_thread(call, parent, body, thread_id, ChannelType.PUBLIC_THREAD)
         await world.channel_changed(thread, created=True)
         await world.post_message(message)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .. import payloads
+from .. import automation, payloads
+from ..automation import ACTIVE, CANCELED, COMPLETED, EXTERNAL, SCHEDULED, STAGE, VOICE
 from ..errors import ApiError, invalid_form, missing_permissions
+from ..limits import check_event_text
 from ..permissions import P
 from ..state import ChannelType, Guild, ScheduledEvent
 from ..world import snowflake
@@ -15,8 +17,6 @@ from .guilds import bot_guild
 
 routes = Routes()
 
-STAGE, VOICE, EXTERNAL = 1, 2, 3
-SCHEDULED, ACTIVE, COMPLETED, CANCELED = 1, 2, 3, 4
 _TRANSITIONS = {SCHEDULED: {SCHEDULED, ACTIVE, CANCELED}, ACTIVE: {ACTIVE, COMPLETED}}
 MAX_UNFINISHED = 100
 
@@ -93,14 +93,23 @@ def _apply(event: ScheduledEvent, body: dict[str, Any]) -> None:
         event.location = (body["entity_metadata"] or {}).get("location")
 
 
+def _visible(call: Call, event: ScheduledEvent) -> bool:
+    """An event in a channel is seen only with VIEW_CHANNEL there ("Get Permissions")."""
+    if event.channel_id is None or event.channel_id not in call.world.state.channels:
+        return True
+    channel = call.world.state.channels[event.channel_id]
+    return bool(call.world.perms(call.world.bot_id, channel) & P.VIEW_CHANNEL)
+
+
 @routes("GET", "/guilds/{guild_id}/scheduled-events")
 async def list_events(call: Call) -> Any:
-    """All events of the guild."""
+    """The guild's events the bot may see: those in channels it cannot view are left out."""
     guild = bot_guild(call)
     count = call.query_flag("with_user_count")
     return [
         payloads.scheduled_event(call.world.state, e, with_count=count)
         for e in guild.events.values()
+        if _visible(call, e)
     ]
 
 
@@ -110,6 +119,7 @@ async def create_event(call: Call) -> Any:
     world, guild, body = call.world, bot_guild(call), call.json
     if not body.get("name") or "scheduled_start_time" not in body:
         raise invalid_form("name", "This field is required", "BASE_TYPE_REQUIRED")
+    check_event_text(body)
     event = ScheduledEvent(
         id=world.state.new_id(),
         guild_id=guild.id,
@@ -133,9 +143,11 @@ async def create_event(call: Call) -> Any:
 
 @routes("GET", "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}")
 async def get_event(call: Call) -> Any:
-    """One event."""
+    """One event (VIEW_CHANNEL in its channel, if it has one)."""
     guild = bot_guild(call)
     event = call.world.state.event(guild.id, call.id("guild_scheduled_event_id"))
+    if event.channel_id is not None:
+        call.world.require(call.world.state.channel(event.channel_id), P.VIEW_CHANNEL)
     return payloads.scheduled_event(
         call.world.state, event, with_count=call.query_flag("with_user_count")
     )
@@ -158,11 +170,13 @@ async def edit_event(call: Call) -> Any:
         )
     if body.get("entity_type") == EXTERNAL:
         body = {**body, "channel_id": None}
+    check_event_text(body)
     _apply(event, body)
     if "channel_id" in body and event.channel_id is not None:
         _check_permission(call, guild, event, event.channel_id)
     _validate(call, guild, event, creating=False)
     event.status = status
+    automation.note_voice(world.state, guild)  # an event started in an empty channel
     data = payloads.scheduled_event(world.state, event)
     await world.gateway.dispatch("GUILD_SCHEDULED_EVENT_UPDATE", data)
     return data

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import payloads
 from ..errors import ApiError, invalid_form, missing_access, missing_permissions
+from ..limits import check_manage_roles_bit
 from ..permissions import ALL, P, has
 from ..state import Channel, ChannelType, Guild, Member, Role
 from ..world import snowflake
@@ -87,6 +88,8 @@ async def create_channel(call: Call) -> Any:
             perms != ALL and any((o.allow | o.deny) & ~perms for o in overwrites)
         ):
             raise missing_permissions()
+        for overwrite in overwrites:  # a new channel holds no overwrite of the bot's yet
+            check_manage_roles_bit(overwrite, None, perms, has_overwrite=False)
     channel.overwrites = {o.id: o for o in overwrites}
     world.state.channels[channel.id] = channel
     await world.channel_changed(channel, created=True)

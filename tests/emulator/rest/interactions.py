@@ -14,6 +14,7 @@ from ..interactions import (
     MODAL_SUBMIT,
     InteractionResult,
 )
+from ..limits import check_choices, check_modal
 from ..state import Message
 from . import Call, Routes
 
@@ -119,11 +120,10 @@ async def callback(call: Call) -> Any:
             await call.world.message_edited(result.message)
             resource["message"] = payloads.message(call.world.state, result.message)
     elif kind == AUTOCOMPLETE_RESULT:
+        check_choices(list(data.get("choices") or []))
         result.choices = list(data.get("choices") or [])
-        if len(result.choices) > 25:
-            raise invalid_form("data.choices", "Must be 25 or fewer in length.")
     elif kind == MODAL:
-        _check_modal(data)
+        check_modal(data)
         result.modal = data
     result.response_type = kind
     result.responded_at = time.monotonic()
@@ -142,13 +142,6 @@ async def callback(call: Call) -> Any:
     if kind in (MESSAGE, UPDATE):  # the resource is the message made (Discord's docs)
         body["resource"] = resource
     return body
-
-
-def _check_modal(data: dict[str, Any]) -> None:
-    if not data.get("custom_id") or not 1 <= len(data.get("title") or "") <= 45:
-        raise invalid_form("data.title", "Must be between 1 and 45 in length.")
-    if not 1 <= len(data.get("components") or []) <= 5:
-        raise invalid_form("data.components", "Must be between 1 and 5 in length.")
 
 
 def _interaction(call: Call) -> InteractionResult:
