@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import sys
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -196,9 +199,13 @@ class PanelButton(
                 )
                 if state is None:
                     raise UserFacingError("That was the last phase: press **End meeting**.")
-            await interaction.edit_original_response(
-                embed=await cog.panel_embed(state), view=panel_view(self.group_id)
-            )
+
+            async def edit(_: PanelState, embed: discord.Embed) -> None:
+                await interaction.edit_original_response(
+                    embed=embed, view=panel_view(self.group_id)
+                )
+
+            await cog.show_panel(state.group, state, edit)
         except UserFacingError as error:
             await reply_ephemeral(interaction, error.message)
 
@@ -275,6 +282,10 @@ class SessionCommands(commands.Cog):
 
     def __init__(self, bot: BalintBot) -> None:
         self.bot = bot
+        # Panel edits of a group, one at a time, and the version each panel shows: an edit
+        # rendered before a newer one and sent after it would show a phase already over.
+        self._panel_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._panel_shown: dict[int, tuple[int, int, int]] = {}
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PanelButton)
@@ -341,39 +352,60 @@ class SessionCommands(commands.Cog):
 
     async def _post_panel(self, guild: discord.Guild, group: Group) -> bool:
         """Post the panel; False if Discord refused (the meeting runs without it)."""
-        state = await self.bot.sessions.panel_state(group)
-        channel = guild.get_channel(group.text_channel_id or 0)
-        if state is None or not isinstance(channel, discord.TextChannel):
-            return False
-        allowed = channel.permissions_for(guild.me)
-        if not (allowed.send_messages and allowed.embed_links):
-            return False  # Discord would drop the embed and post bare buttons.
-        try:
-            message = await channel.send(
-                embed=await self.panel_embed(state), view=panel_view(group.id)
-            )
-        except discord.HTTPException as error:
-            log.warning("could not post the session panel: HTTP %s", error.status)
-            return False
-        await self.bot.sessions.set_panel(state.meeting.id, message.id)
-        return True
+        async with self._panel_locks[group.id]:
+            state = await self.bot.sessions.panel_state(group)
+            channel = guild.get_channel(group.text_channel_id or 0)
+            if state is None or not isinstance(channel, discord.TextChannel):
+                return False
+            allowed = channel.permissions_for(guild.me)
+            if not (allowed.send_messages and allowed.embed_links):
+                return False  # Discord would drop the embed and post bare buttons.
+            try:
+                message = await channel.send(
+                    embed=await self.panel_embed(state), view=panel_view(group.id)
+                )
+            except discord.HTTPException as error:
+                log.warning("could not post the session panel: HTTP %s", error.status)
+                return False
+            await self.bot.sessions.set_panel(state.meeting.id, message.id)
+            self._panel_shown[group.id] = state.version
+            return True
 
     async def refresh_panel(self, group: Group, state: PanelState | None = None) -> None:
         """Edit the panel in place (a handful of times per phase, never every second);
         `state` is the panel as the caller already knows it, saving a read."""
-        if state is None:
-            state = await self.bot.sessions.panel_state(group)
-        if state is None or state.meeting.panel_message_id is None:
-            return
         channel = self.bot.get_channel(group.text_channel_id or 0)
         if not isinstance(channel, discord.TextChannel):
             return
-        try:
-            await channel.get_partial_message(state.meeting.panel_message_id).edit(
-                embed=await self.panel_embed(state), view=panel_view(group.id)
+
+        async def edit(shown: PanelState, embed: discord.Embed) -> None:
+            assert shown.meeting.panel_message_id is not None
+            await channel.get_partial_message(shown.meeting.panel_message_id).edit(
+                embed=embed, view=panel_view(group.id)
             )
+
+        try:
+            await self.show_panel(group, state, edit)
         except discord.HTTPException as error:
             log.info("could not refresh the session panel: HTTP %s", error.status)
+
+    async def show_panel(
+        self,
+        group: Group,
+        state: PanelState | None,
+        edit: Callable[[PanelState, discord.Embed], Awaitable[None]],
+    ) -> None:
+        """Render the panel and send it through `edit`, one edit at a time per group. A
+        `state` no newer than the one shown is read again: the meeting may have moved on
+        between the caller's read and this edit, and the older picture must not win."""
+        async with self._panel_locks[group.id]:
+            shown = self._panel_shown.get(group.id)
+            if state is None or (shown is not None and state.version <= shown):
+                state = await self.bot.sessions.panel_state(group)
+            if state is None or state.meeting.panel_message_id is None:
+                return
+            await edit(state, await self.panel_embed(state))
+            self._panel_shown[group.id] = state.version
 
     async def _finish_panel(self, group: Group, summary: MeetingSummary) -> None:
         channel = self.bot.get_channel(group.text_channel_id or 0)
@@ -384,10 +416,14 @@ class SessionCommands(commands.Cog):
             title=f"{group.name}: meeting ended",
             description=f"Ended {timestamp(self.bot.clock.now())}.",
         )
-        try:
-            await channel.get_partial_message(message_id).edit(embed=embed, view=None)
-        except discord.HTTPException as error:
-            log.info("could not close the session panel: HTTP %s", error.status)
+        async with self._panel_locks[group.id]:
+            # Newer than any state of this meeting: a late edit reads again and finds
+            # no meeting running.
+            self._panel_shown[group.id] = (summary.meeting.id, sys.maxsize, sys.maxsize)
+            try:
+                await channel.get_partial_message(message_id).edit(embed=embed, view=None)
+            except discord.HTTPException as error:
+                log.info("could not close the session panel: HTTP %s", error.status)
 
     # /phase ----------------------------------------------------------------------------
 

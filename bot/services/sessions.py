@@ -106,6 +106,12 @@ class PanelState:
     frame: FrameStatus | None = None
     has_round: bool | None = None
 
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """Orders the states of one group's panel: a later meeting, a later phase, more
+        time. A panel edit that arrives after a newer one must not undo it."""
+        return (self.meeting.id, self.entry.id, self.entry.planned_seconds)
+
 
 @dataclass(frozen=True)
 class MeetingSummary:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import discord
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from bot.db.models import (
     OverwriteChange,
     PhaseLogEntry,
 )
+from cogs.sessions import SessionCommands
 from tests.e2e.conftest import (
     Harness,
     answer_text,
@@ -30,6 +32,13 @@ from tests.emulator.state import Message
 SEND = discord.Permissions(send_messages=True).value
 READ = discord.Permissions(view_channel=True, read_message_history=True).value
 HEAR = discord.Permissions(view_channel=True, connect=True).value
+
+
+def panel_heading(harness: Harness, posted: Message) -> str:
+    """The panel's title and phase line as Discord now holds them."""
+    (now,) = [m for m in harness.emu.messages(posted.channel_id) if m.id == posted.id]
+    (embed,) = now.embeds
+    return f"{embed.get('title', '')} {embed.get('description', '')}"
 
 
 def panel(harness: Harness, channel_id: int | None) -> object:
@@ -162,6 +171,30 @@ async def test_panel_buttons_move_phases_for_leaders_only(harness: Harness) -> N
         meeting = (await session.execute(select(Meeting))).scalar_one()
     assert meeting.current_phase == "follow_ups"
     await assert_silence_invariant(harness)
+
+
+async def test_a_panel_edit_rendered_before_a_phase_change_does_not_undo_it(
+    harness: Harness,
+) -> None:
+    """A refresh that read the meeting before a click moved it, and is sent after the
+    click's edit (a restart's recovery, a cue), must not put the old phase back."""
+    group = await meeting_group(harness)
+    await leader_says(harness, group, "session start")
+    posted = cast(Message, panel(harness, group.text_channel_id))
+    sessions = cast(SessionCommands, harness.bot.get_cog("SessionCommands"))
+    before = await harness.bot.sessions.panel_state(group)
+    assert before is not None
+    moved = await harness.emu.click(harness.people.leader, posted, button_id(posted, "Next ▶"))
+    await harness.settle()
+    assert "Follow-ups" in panel_heading(harness, posted)
+    await sessions.refresh_panel(group, before)
+    await harness.settle()
+    assert "Follow-ups" in panel_heading(harness, posted)
+    assert "Follow-ups" in answer_text(moved)
+    await leader_says(harness, group, "session end")
+    await sessions.refresh_panel(group, before)
+    await harness.settle()
+    assert "meeting ended" in panel_heading(harness, posted)
 
 
 async def test_cues_two_minutes_before_and_at_the_end_of_a_phase(harness: Harness) -> None:
