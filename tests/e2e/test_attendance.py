@@ -177,6 +177,9 @@ async def _last_summary(harness: Harness, group: Group) -> InteractionResult:
     return await leader_says(harness, group, "session end")
 
 
+PDF_WAIT = 30.0
+
+
 def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
 
@@ -207,8 +210,9 @@ async def test_statement_pdf_matches_the_records_and_verifies(harness: Harness) 
     await harness.settle()
     await harness.advance(timedelta(minutes=30))
     await leader_says(harness, group, "session end")
+    # Drawing and reading PDFs take seconds on a loaded test machine (in a thread).
     asked = await harness.command(member, "attendance statement", group.text_channel_id,
-                                  name="Dr Ana Ngāta")
+                                  name="Dr Ana Ngāta", within=PDF_WAIT)
     assert asked.ephemeral, answer_text(asked)
     assert "DMs" in answer_text(asked), answer_text(asked)
     dm = harness.emu.dms(member)[-1]
@@ -237,7 +241,7 @@ async def test_statement_pdf_matches_the_records_and_verifies(harness: Harness) 
     assert answer_text(good).startswith("✅ Match")
     with_file = await harness.command(harness.people.leader, "attendance verify",
                                       harness.lobby_id, code=code[1],
-                                      statement=("statement.pdf", pdf))
+                                      statement=("statement.pdf", pdf), within=PDF_WAIT)
     assert answer_text(with_file).startswith("✅ Match")
     # Someone raises their 30 late minutes to a full, credited meeting, keeping the code.
     real, printed = read_statement_pdf(pdf)
@@ -248,11 +252,12 @@ async def test_statement_pdf_matches_the_records_and_verifies(harness: Harness) 
     assert "2026-05-18 90 present 1.5 h" in pdf_text(forged_pdf)
     caught = await harness.command(harness.people.leader, "attendance verify",
                                    harness.lobby_id, code=code[1],
-                                   statement=("statement.pdf", forged_pdf))
+                                   statement=("statement.pdf", forged_pdf), within=PDF_WAIT)
     assert answer_text(caught).startswith("❌ No match")
     not_pdf = await harness.command(harness.people.leader, "attendance verify",
                                     harness.lobby_id, code=code[1],
-                                    statement=("statement.pdf", b"%PDF-1.4 nonsense"))
+                                    statement=("statement.pdf", b"%PDF-1.4 nonsense"),
+                                    within=PDF_WAIT)
     assert "not a balint-bot attendance statement" in answer_text(not_pdf)
     forged = code[1][:-1] + ("A" if code[1][-1] != "A" else "B")
     bad = await harness.command(harness.people.outsider, "attendance verify", harness.lobby_id,
@@ -330,7 +335,8 @@ async def test_privacy_export_then_erasure_ends_statements(harness: Harness) -> 
     await hold_meeting(harness, group)
     await leader_says(harness, group, "attendance correct", member=member, minutes=80,
                       reason="connection trouble")
-    await harness.command(member, "attendance statement", group.text_channel_id, name="Dr M")
+    await harness.command(member, "attendance statement", group.text_channel_id, name="Dr M",
+                          within=PDF_WAIT)
     code = re.search(r"`([A-Z2-7-]{19})`", harness.emu.dms(member)[-1].content)
     assert code is not None
     await harness.command(member, "privacy export", group.text_channel_id)
@@ -391,7 +397,8 @@ async def test_retention_removes_statements_and_unlinks_corrections(harness: Har
     await hold_meeting(harness, group)
     await leader_says(harness, group, "attendance correct", member=member, minutes=85,
                       reason="joined by phone")
-    await harness.command(member, "attendance statement", group.text_channel_id, name="Dr M")
+    await harness.command(member, "attendance statement", group.text_channel_id, name="Dr M",
+                          within=PDF_WAIT)
     async with harness.bot.session_factory() as session:
         assert len((await session.execute(select(AttendanceStatement))).all()) == 1
     await harness.clock.advance(timedelta(days=400))

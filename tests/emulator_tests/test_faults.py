@@ -47,15 +47,18 @@ async def test_rate_limit_headers_are_sent(scene: Scene, channel: discord.TextCh
 
 
 async def test_global_limit_of_50_per_second(scene: Scene, channel: discord.TextChannel) -> None:
-    """With enforcement on, a burst of 60 gets global 429s, is retried, and never exceeds 50/s."""
+    """With enforcement on, a burst of 60 gets global 429s, is retried, and never exceeds 50
+    in a window. The window is wider than Discord's second so that a loaded test machine
+    still sends the whole burst inside one window."""
+    window = 3.0
     started = time.monotonic()
-    scene.emu.faults.enforce_global_limit(50, 1.0)  # a fresh window opens with the next request
+    scene.emu.faults.enforce_global_limit(50, window)  # a fresh window opens with the next request
     message = await channel.send("x")
     await asyncio.gather(*(channel.fetch_message(message.id) for _ in range(60)))
     served = sorted(r.time for r in scene.emu.request_log if r.status == 200 and r.time >= started)
     assert len(served) == 61
     assert scene.emu.faults.global_hits > 0
-    assert len([t for t in served if t < served[0] + 1.0]) == 50
+    assert len([t for t in served if t < served[0] + window]) == 50
     rejected = [r for r in scene.emu.request_log if r.status == 429]
     assert rejected
     assert all(r.route == "/channels/{channel_id}/messages/{message_id}" for r in rejected)
