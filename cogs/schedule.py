@@ -159,6 +159,12 @@ class ScheduleCommands(commands.Cog):
         """Mend events changed by hand while the bot was away, once Discord has sent them."""
         self.service.events.check_all()
 
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """A server sent after `ready` (back from an outage) missed the check above."""
+        if self.bot.is_ready():
+            self.service.events.check_all(guild.id)
+
     async def group_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:

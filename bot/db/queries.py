@@ -59,9 +59,15 @@ async def ensure_server(session: AsyncSession, server_id: int, now: datetime) ->
 
 
 def on_shards(
-    query: Select[*Columns], server_id: QueryableAttribute[int], shards: Shards
+    query: Select[*Columns],
+    server_id: QueryableAttribute[int],
+    shards: Shards,
+    only: int | None = None,
 ) -> Select[*Columns]:
-    """Only the rows of the guilds this process owns; unchanged when it owns every one."""
+    """Only the rows of the guilds this process owns (and of the server `only`, if
+    given); unchanged when it owns every one."""
+    if only is not None:
+        query = query.where(server_id == only)
     subset = shards.subset
     if subset is None:
         return query

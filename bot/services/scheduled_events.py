@@ -40,6 +40,7 @@ from bot.services.sessions import SCHEDULED_WINDOW
 log = logging.getLogger(__name__)
 
 EVENT_SYNC_JOB = "event_sync"
+CHECK_ONE = "check:"  # a job key: check one server against what Discord sent, as `all` does
 EVENT_RETRY = timedelta(minutes=5)
 MAX_UNFINISHED_EVENTS = 100
 TOO_MANY_EVENTS = 30038
@@ -216,18 +217,22 @@ class EventSync:
     async def _on_job(self, key: str) -> None:
         if key == "all":
             await self.sync_all()
+        elif key.startswith(CHECK_ONE):
+            await self.sync_all(int(key.removeprefix(CHECK_ONE)))
         else:
             await self.sync_server(int(key))
 
-    def check_all(self) -> None:
-        """Check every server's events soon, as background work (after connecting)."""
-        self._jobs.schedule(EVENT_SYNC_JOB, "all", self._clock.now())
+    def check_all(self, server_id: int | None = None) -> None:
+        """Check every server's events (or one server's, back from an outage) soon, as
+        background work, once Discord has sent them."""
+        key = "all" if server_id is None else f"{CHECK_ONE}{server_id}"
+        self._jobs.schedule(EVENT_SYNC_JOB, key, self._clock.now())
 
-    async def sync_all(self) -> None:
-        """Check the servers this process is connected to against the events Discord
-        sent with each server (GUILD_CREATE, kept current by the gateway). One query
-        for every server; only a server where something differs is synced, so a
-        society's thousand servers in step cost no request."""
+    async def sync_all(self, only: int | None = None) -> None:
+        """Check the servers this process is connected to (or the server `only`) against
+        the events Discord sent with each server (GUILD_CREATE, kept current by the
+        gateway). One query for every server; only a server where something differs is
+        synced, so a society's thousand servers in step cost no request."""
         now = self._clock.now()
         shards = self._jobs.shards
         async with self._session_factory() as session:
@@ -240,12 +245,15 @@ class EventSync:
                         .order_by(Meeting.scheduled_start),
                         Group.server_id,
                         shards,
+                        only,
                     )
                 )
             ).all()
             servers = (
                 await session.execute(
-                    on_shards(select(Group.server_id).distinct(), Group.server_id, shards)
+                    on_shards(
+                        select(Group.server_id).distinct(), Group.server_id, shards, only
+                    )
                 )
             ).scalars().all()
         slots: dict[int, list[Slot]] = {server_id: [] for server_id in servers}
@@ -254,8 +262,8 @@ class EventSync:
         me = self._client.user.id if self._client.user else None
         for server_id, server_slots in slots.items():
             guild = self._client.get_guild(server_id)
-            if guild is None:  # another process's shard, or a server that left us
-                continue
+            if guild is None or guild.unavailable:  # another process's shard, a server
+                continue  # that left us, or one in an outage (checked when it is back)
             known = [_raw(e) for e in guild.scheduled_events]
             # The plan also finishes our events no meeting references (strays).
             if not plan_sync(server_slots, _unfinished(known), me, now):

@@ -758,8 +758,10 @@ class SessionService:
             meeting = await session.get(Meeting, meeting_id)
         return meeting if meeting is not None and meeting.status == MeetingStatus.LIVE else None
 
-    async def recover(self) -> list[str]:
-        """After a start-up: lift what no meeting needs, restore what live ones need."""
+    async def recover(self, server_id: int | None = None) -> list[str]:
+        """After a start-up, or when one server (`server_id`) comes back from an outage:
+        lift what no meeting needs, restore what live ones need. A server Discord has
+        not sent yet (or holds in an outage) is left for its own `guild_available`."""
         problems: list[str] = []
         shards = self._jobs.shards
         async with self._session_factory() as session:
@@ -772,6 +774,7 @@ class SessionService:
                             .where(Meeting.status == MeetingStatus.LIVE),
                             Group.server_id,
                             shards,
+                            server_id,
                         )
                     )
                 )
@@ -793,6 +796,7 @@ class SessionService:
                             .order_by(OverwriteChange.id),
                             Group.server_id,
                             shards,
+                            server_id,
                         )
                     )
                 )
@@ -804,7 +808,7 @@ class SessionService:
         for meeting in live:
             group = groups[meeting.id]
             guild = self._client.get_guild(group.server_id) if group else None
-            if group is None or guild is None:
+            if group is None or guild is None or guild.unavailable:
                 continue
             async with self._locks.hold(group.id):
                 current = await self._still_live(meeting.id)

@@ -338,6 +338,25 @@ async def test_events_changed_by_hand_while_down_are_put_right_at_start(
     assert len(events(harness)) == len(planned)
 
 
+async def test_a_server_in_an_outage_at_start_has_its_events_put_right_when_it_is_back(
+    harness: Harness, group: Group
+) -> None:
+    """The start-up check leaves alone a server Discord has not sent (its cached state is
+    empty, its requests would fail); the server's own check follows when it is back."""
+    await schedule(harness, group)
+    planned = await meetings(harness, group)
+    await harness.kill_bot()
+    guild = harness.emu.guild(harness.guild_id)
+    del guild.events[planned[0].discord_event_id or 0]
+    await harness.emu.guild_outage(harness.guild_id)
+    await harness.start_bot()
+    await harness.settle()
+    assert len(events(harness)) == len(planned) - 1
+    await harness.emu.guild_back(harness.guild_id)
+    await harness.settle()
+    assert [start_of(e) for e in events(harness)] == [m.scheduled_start for m in planned]
+
+
 async def test_starting_and_ending_the_meeting_starts_and_ends_its_event(
     harness: Harness, group: Group
 ) -> None:

@@ -191,3 +191,34 @@ async def test_start_without_move_members_runs_the_meeting_and_says_what_to_gran
     assert [m for m in harness.emu.messages(group.text_channel_id or 0) if m.components]
     assert await current_phase(harness) == "check_in"
     await assert_silence_invariant(harness)
+
+
+async def test_a_server_in_an_outage_at_restart_is_reconciled_when_it_is_back(
+    harness: Harness,
+) -> None:
+    """Discord sends a server in an outage only after `ready`, so the reconciliation that
+    follows `ready` cannot see it: it gets its own when it is back. A moderator cleared the
+    presenter's silence while the bot was down; it is restored, and the cues come back."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    voice = group.voice_channel_id or 0
+    await to_discussion(harness, group, presenter)
+    await harness.kill_bot()
+    await harness.emu.set_overwrite(voice, presenter)  # nothing denied any more
+    await harness.emu.leave_voice(presenter)
+    await harness.emu.join_voice(presenter, voice)
+    assert harness.emu.can_speak(presenter)
+    await harness.emu.guild_outage(harness.guild_id)
+    await harness.start_bot()
+    await harness.settle()
+    guild = harness.bot.get_guild(harness.guild_id)
+    assert guild is not None
+    assert guild.unavailable
+    count = len(harness.emu.messages(group.text_channel_id or 0))
+    await harness.emu.guild_back(harness.guild_id)
+    await harness.settle()
+    assert not harness.emu.can_speak(presenter)
+    assert not harness.emu.permissions_for(presenter, group.text_channel_id or 0) & SEND
+    await harness.advance(timedelta(minutes=20))
+    assert len(harness.emu.messages(group.text_channel_id or 0)) > count
+    await assert_silence_invariant(harness)

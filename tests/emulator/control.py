@@ -256,6 +256,20 @@ class Emulator:
         await self.gateway.dispatch("GUILD_CREATE", joined)
         return guild
 
+    async def guild_outage(self, guild_id: int) -> None:
+        """A Discord outage takes the guild away: GUILD_DELETE with `unavailable` true,
+        then none of its events until :meth:`guild_back` (docs, Gateway "Guild Delete")."""
+        guild = self.state.guild(guild_id)
+        await self.gateway.dispatch("GUILD_DELETE", {"id": str(guild.id), "unavailable": True})
+        guild.unavailable = True
+
+    async def guild_back(self, guild_id: int) -> None:
+        """The outage ends: a full GUILD_CREATE with `unavailable` false, which clients
+        tell from a join by that field."""
+        guild = self.state.guild(guild_id)
+        guild.unavailable = False
+        await self.gateway.dispatch("GUILD_CREATE", payloads.guild_create(self.state, guild))
+
     def bot_role(self, guild_id: int) -> Role:
         """The bot's managed role in a guild."""
         return next(

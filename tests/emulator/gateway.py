@@ -239,6 +239,8 @@ class Gateway:
         await self._emit(session, "READY", ready)
         channels = self.state.channels_by_guild()
         for guild in guilds:
+            if guild.unavailable:  # stays as READY listed it until the outage ends
+                continue
             await self._emit(
                 session,
                 "GUILD_CREATE",
@@ -347,6 +349,9 @@ class Gateway:
 
     async def _send_event(self, event: str, data: dict[str, Any]) -> None:
         guild_id = guild_of(event, data)
+        guild = self.state.guilds.get(guild_id) if guild_id is not None else None
+        if guild is not None and guild.unavailable and event != "GUILD_DELETE":
+            return  # nothing of a guild in an outage reaches the bot
         for session in list(self.sessions.values()):
             if session.receives(guild_id) and wants(session.intents, event, data):
                 await self._emit(session, event, self._visible(session, event, data))

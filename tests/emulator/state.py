@@ -297,6 +297,9 @@ class Guild:
     members: dict[int, Member] = field(default_factory=dict)
     voice_states: dict[int, VoiceState] = field(default_factory=dict)
     events: dict[int, ScheduledEvent] = field(default_factory=dict)
+    # In an outage (docs, Gateway "Guild Delete": `unavailable` true): its events are not
+    # sent, and a new session gets no GUILD_CREATE for it until it is back.
+    unavailable: bool = False
 
     @property
     def everyone(self) -> Role:

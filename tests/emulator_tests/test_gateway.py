@@ -99,3 +99,75 @@ async def test_events_follow_state_changes(scene: Scene, bot: PingBot) -> None:
     assert member is not None
     assert [r.name for r in member.roles[1:]] == ["presenter"]
     assert guild.get_channel(channel.id) is not None
+
+
+class OutageWatcher(PingBot):
+    """Records the guild events discord.py derives from an outage and its end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, int]] = []
+        self.changed = asyncio.Event()
+
+    async def on_guild_unavailable(self, guild: discord.Guild) -> None:
+        self.seen.append(("unavailable", guild.id))
+        self.changed.set()
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        self.seen.append(("available", guild.id))
+        self.changed.set()
+
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        self.seen.append(("voice", member.id))
+        self.changed.set()
+
+    async def next_change(self) -> None:
+        await asyncio.wait_for(self.changed.wait(), timeout=5)
+        self.changed.clear()
+
+
+async def test_a_guild_outage_hides_its_events_until_it_is_back(scene: Scene) -> None:
+    """GUILD_DELETE with `unavailable` true, none of the guild's events meanwhile, then a
+    GUILD_CREATE whose state is current (docs, Gateway "Guild Delete"/"Guild Create")."""
+    client = OutageWatcher()
+    async with scene.emu.connected(client):
+        assert client.seen == [("available", scene.guild.id)]  # discord.py, before READY
+        client.seen.clear()
+        client.changed.clear()
+        await scene.emu.guild_outage(scene.guild.id)
+        await client.next_change()
+        guild = client.get_guild(scene.guild.id)
+        assert guild is not None
+        assert guild.unavailable
+        await scene.emu.join_voice(scene.alice.id, scene.voice.id)
+        await scene.emu.guild_back(scene.guild.id)
+        await client.next_change()
+        assert client.seen == [("unavailable", scene.guild.id), ("available", scene.guild.id)]
+        back = client.get_guild(scene.guild.id)  # the same object, updated in place
+        assert back is guild
+        assert not back.unavailable
+        alice = back.get_member(scene.alice.id)
+        assert alice is not None
+        assert alice.voice is not None
+        assert alice.voice.channel is not None
+        assert alice.voice.channel.id == scene.voice.id
+
+
+async def test_a_session_started_during_an_outage_gets_the_guild_when_it_is_back(
+    scene: Scene,
+) -> None:
+    """READY lists the guild as unavailable, and no GUILD_CREATE follows until the outage
+    ends; a client then hears `guild_available` for it."""
+    await scene.emu.guild_outage(scene.guild.id)
+    client = OutageWatcher()
+    async with scene.emu.connected(client):
+        guild = client.get_guild(scene.guild.id)
+        assert guild is not None
+        assert guild.unavailable
+        assert client.seen == []
+        await scene.emu.guild_back(scene.guild.id)
+        await client.next_change()
+        assert client.seen == [("available", scene.guild.id)]
+        assert client.get_channel(scene.text.id) is not None
