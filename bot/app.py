@@ -170,6 +170,9 @@ class BalintBot(commands.Bot):
         self.pace = pace_requests(self.http, SlidingWindowLimiter(REQUESTS_PER_SECOND, WINDOW))
         # Set once Discord has been reconciled with the database after connecting.
         self.reconciled = asyncio.Event()
+        # Servers not sent by `ready` or taken away by an outage since: the work that
+        # follows `ready` could not see them, so each is announced when back (`server_back`).
+        self.servers_away: set[int] = set()
         self.groups = GroupService(deps.session_factory, deps.clock)
         self.ledger = OverwriteLedger(self.http, deps.session_factory, deps.clock, self.get_channel)
         self.rooms = RoomService(self.http, deps.session_factory, deps.clock, self.ledger)
@@ -188,6 +191,19 @@ class BalintBot(commands.Bot):
         self.heartbeat: Heartbeat | None = None
         if deps.settings.heartbeat_file is not None:
             self._keep_heartbeat(Heartbeat(deps.settings.heartbeat_file, deps.clock))
+
+    async def on_ready(self) -> None:
+        self.servers_away.update(guild.id for guild in self.guilds if guild.unavailable)
+
+    async def on_guild_unavailable(self, guild: discord.Guild) -> None:
+        self.servers_away.add(guild.id)
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """discord.py also says this of every server sent before `ready`; only a server
+        that was away is news."""
+        if guild.id in self.servers_away:
+            self.servers_away.discard(guild.id)
+            self.dispatch("server_back", guild)
 
     def _keep_heartbeat(self, heartbeat: Heartbeat) -> None:
         """The file follows the gateway: up on READY and RESUMED, down on every disconnect."""

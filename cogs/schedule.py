@@ -160,10 +160,9 @@ class ScheduleCommands(commands.Cog):
         self.service.events.check_all()
 
     @commands.Cog.listener()
-    async def on_guild_available(self, guild: discord.Guild) -> None:
+    async def on_server_back(self, guild: discord.Guild) -> None:
         """A server sent after `ready` (back from an outage) missed the check above."""
-        if self.bot.is_ready():
-            self.service.events.check_all(guild.id)
+        self.service.events.check_all(guild.id)
 
     async def group_autocomplete(
         self, interaction: discord.Interaction, current: str

@@ -680,12 +680,9 @@ class SessionCommands(commands.Cog):
             self.bot.sessions.retry_reconcile(FIRST_RETRY)
 
     @commands.Cog.listener()
-    async def on_guild_available(self, guild: discord.Guild) -> None:
+    async def on_server_back(self, guild: discord.Guild) -> None:
         """A server back from an outage, or sent after `ready`: the reconciliation that
-        followed `ready` had to skip its meetings, so it gets its own. (Before `ready`
-        discord.py announces every server this way; that reconciliation covers them.)"""
-        if not self.bot.is_ready():
-            return
+        followed `ready` had to skip its meetings, so it gets its own."""
         if await self.bot.sessions.recover(guild.id):
             log.warning("recovery of a server back from an outage left problems; retrying")
             self.bot.sessions.retry_reconcile(FIRST_RETRY)

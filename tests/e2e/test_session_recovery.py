@@ -222,3 +222,26 @@ async def test_a_server_in_an_outage_at_restart_is_reconciled_when_it_is_back(
     await harness.advance(timedelta(minutes=20))
     assert len(harness.emu.messages(group.text_channel_id or 0)) > count
     await assert_silence_invariant(harness)
+
+
+async def test_an_outage_during_the_silence_is_mended_when_the_server_is_back(
+    harness: Harness,
+) -> None:
+    """What happened to the room during an outage reaches the bot only as the server's
+    state when it is back; the presenter's cleared silence is restored then."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    voice = group.voice_channel_id or 0
+    await to_discussion(harness, group, presenter)
+    await harness.emu.guild_outage(harness.guild_id)
+    await harness.settle()
+    assert harness.guild_id in harness.bot.servers_away
+    await harness.emu.set_overwrite(voice, presenter)
+    await harness.emu.leave_voice(presenter)
+    await harness.emu.join_voice(presenter, voice)
+    assert harness.emu.can_speak(presenter)
+    await harness.emu.guild_back(harness.guild_id)
+    await harness.settle()
+    assert not harness.emu.can_speak(presenter)
+    assert harness.bot.servers_away == set()
+    await assert_silence_invariant(harness)
