@@ -304,6 +304,9 @@ class SessionService:
         transaction records the result: the silences lifted, the new position and its
         phase entry. Nothing is read twice. A crash between the two leaves the old
         position stored, which the next reconciliation makes Discord show again.
+        The group's lock is held until the result is recorded: a change (or a voice
+        join's sync) that came meanwhile would otherwise start from the old position
+        while Discord's answers are slow (a move bucket refilling takes up to 10 s).
         `actor_id` None is the bot itself (a phase that ran out). Raises `NoSuchGroup`.
         """
         read_at = self._locks.now()
@@ -311,6 +314,9 @@ class SessionService:
             read = await _read_for_change(session, ref, actor_id)
             async with self._locks.hold(read.group.id, read_at) as stale:
                 if stale:
+                    # A new transaction, and the objects read before forgotten: the
+                    # session's identity map would otherwise hand the old ones back.
+                    await session.rollback()
                     read = await _read_for_change(session, ref, actor_id)
                 group, meeting = read.group, read.meeting
                 if not read.runs:
@@ -348,32 +354,32 @@ class SessionService:
                 )
                 plan = await self._silence.plan(session, at, leaders, read.open_changes)
                 await session.commit()
-            failures, restored = await self._silence.carry_out(guild, plan)
-            if failures:
-                async with self._session_factory() as session:
-                    await self._silence.mark_restored(session, restored)
-                    await session.commit()
-                if await self._silence.sync(
-                    guild, group, meeting, current, template, read.presenter(current)
-                ):
-                    # Half of the change is still on Discord: a reconciliation undoes it.
-                    self.retry_reconcile(FIRST_RETRY)
-                raise UserFacingError(
-                    "I couldn't change the phase because Discord refused: "
-                    + "; ".join(failures)
-                    + f". The meeting stays in {describe_position(template, current)}."
+                failures, restored = await self._silence.carry_out(guild, plan)
+                if failures:
+                    async with self._session_factory() as session:
+                        await self._silence.mark_restored(session, restored)
+                        await session.commit()
+                    if await self._silence.sync(
+                        guild, group, meeting, current, template, read.presenter(current)
+                    ):
+                        # Half of the change is still on Discord: a reconciliation undoes it.
+                        self.retry_reconcile(FIRST_RETRY)
+                    raise UserFacingError(
+                        "I couldn't change the phase because Discord refused: "
+                        + "; ".join(failures)
+                        + f". The meeting stays in {describe_position(template, current)}."
+                    )
+                entry = await self._record_phase(
+                    meeting, read, current, target, template, actor_id, restored
                 )
-            entry = await self._record_phase(
-                meeting, read, current, target, template, actor_id, restored
-            )
-            if entry is None:
-                # Another process moved it between the two transactions: Discord now
-                # shows this change, the database that one; a reconciliation agrees them.
-                self.retry_reconcile(FIRST_RETRY)
-                raise UserFacingError("Someone else moved the meeting on just now; try again.")
-        self._jobs.cancel(CUE_JOB, f"{read.entry.id}:warning")
-        self._jobs.cancel(CUE_JOB, f"{read.entry.id}:end")
-        self._schedule_cues(entry)
+                if entry is None:
+                    # Another process moved it between the two transactions: Discord now
+                    # shows this change, the database that one; a reconciliation agrees them.
+                    self.retry_reconcile(FIRST_RETRY)
+                    raise UserFacingError("Someone else moved the meeting on just now; try again.")
+                self._jobs.cancel(CUE_JOB, f"{read.entry.id}:warning")
+                self._jobs.cancel(CUE_JOB, f"{read.entry.id}:end")
+                self._schedule_cues(entry)
         return _panel(group, meeting, template, entry, presenter, read)
 
     async def extend(self, group: Group, minutes: int) -> PanelState:

@@ -32,6 +32,7 @@ from tests.emulator.state import Message
 SEND = discord.Permissions(send_messages=True).value
 READ = discord.Permissions(view_channel=True, read_message_history=True).value
 HEAR = discord.Permissions(view_channel=True, connect=True).value
+MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
 
 
 def panel_heading(harness: Harness, posted: Message) -> str:
@@ -195,6 +196,42 @@ async def test_a_panel_edit_rendered_before_a_phase_change_does_not_undo_it(
     await sessions.refresh_panel(group, before)
     await harness.settle()
     assert "meeting ended" in panel_heading(harness, posted)
+
+
+async def test_a_phase_change_asked_while_the_last_one_waits_on_discord_is_not_lost(
+    harness: Harness,
+) -> None:
+    """The leader pushes the presenter back and, while Discord is still to answer the
+    move (a member-move bucket refilling takes up to 10 s), invites them back: the second
+    change waits for the first, then happens. Before, it read the position the first had
+    not yet recorded, answered "Now: Clarifying questions" and did nothing, and the
+    meeting then sat in the discussion with the presenter silenced."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    await leader_says(harness, group, "session start")
+    await leader_says(harness, group, "case present", member=presenter, label="a case")
+    await leader_says(harness, group, "phase set", phase="questions")
+    held = harness.emu.hold(MEMBER_ROUTE, method="PATCH")
+    leader, text_id = harness.people.leader, group.text_channel_id or 0
+    pushed_back = await harness.emu.run_command(
+        leader, harness.guild_id, text_id, "phase set", phase="discussion"
+    )
+    await held.reached()
+    invited_back = await harness.emu.run_command(
+        leader, harness.guild_id, text_id, "phase set", phase="questions"
+    )
+    held.release()
+    await pushed_back.final()
+    await invited_back.final()
+    await harness.settle()
+    assert "Discussion" in answer_text(pushed_back), answer_text(pushed_back)
+    assert "Clarifying questions" in answer_text(invited_back), answer_text(invited_back)
+    async with harness.bot.session_factory() as session:
+        meeting = (await session.execute(select(Meeting))).scalar_one()
+    assert meeting.current_phase == "questions"
+    assert harness.emu.can_speak(presenter)
+    assert harness.emu.permissions_for(presenter, group.text_channel_id or 0) & SEND
+    await assert_silence_invariant(harness)
 
 
 async def test_cues_two_minutes_before_and_at_the_end_of_a_phase(harness: Harness) -> None:
