@@ -68,6 +68,47 @@ async def test_people_go_before_reminders_before_background_whatever_the_arrival
     assert served == ["click", "command", "reminder", "sync-1", "sync-2", "sync-3"]
 
 
+async def test_reminders_leave_the_reserved_slots_to_people() -> None:
+    """Six reminders against a limit of 4 with 2 reserved: two go per window; a click
+    queued behind them takes a reserved slot at once, without waiting for a window."""
+    limiter = SlidingWindowLimiter(4, window=0.5, reserved=2)
+    loop = asyncio.get_running_loop()
+    sent: list[float] = []
+
+    async def reminder() -> None:
+        with priority(Priority.TIMED):
+            await limiter.acquire()
+        sent.append(loop.time())
+
+    started = loop.time()
+    reminders = [asyncio.create_task(reminder()) for _ in range(6)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(sent) == 2  # the first window: only the slots not reserved
+    assert limiter.waiting() == 4
+    await asyncio.wait_for(limiter.acquire(Priority.PEOPLE), 0.4)
+    await asyncio.wait_for(limiter.acquire(Priority.PEOPLE), 0.4)
+    await asyncio.gather(*reminders)
+    assert loop.time() - started >= 2 * 0.5 - 1e-3  # 2 a window: three windows
+
+
+async def test_a_click_arriving_behind_a_reminder_is_not_held_to_the_reminders_wake_up() -> None:
+    """The timer set for a reminder (waiting for a free unreserved slot) is brought forward
+    when a click arrives that a reserved slot frees sooner."""
+    limiter = SlidingWindowLimiter(3, window=1.0, reserved=1)
+    loop = asyncio.get_running_loop()
+    await limiter.acquire(Priority.PEOPLE)
+    await asyncio.sleep(0.5)
+    await limiter.acquire(Priority.PEOPLE)
+    await limiter.acquire(Priority.PEOPLE)  # full: a slot frees 0.5 s from now
+    reminder = asyncio.create_task(limiter.acquire(Priority.TIMED))  # its slot: in 1 s
+    await asyncio.sleep(0)
+    started = loop.time()
+    await limiter.acquire(Priority.PEOPLE)
+    assert loop.time() - started < 0.8  # the first slot freed (0.5 s), not the reminder's
+    await asyncio.wait_for(reminder, 2.0)
+
+
 async def test_a_waiter_that_gives_up_holds_nobody_up() -> None:
     """No lock is held while waiting: cancelling a waiter frees its place at once."""
     limiter = SlidingWindowLimiter(1, window=0.05)
