@@ -184,8 +184,8 @@ def test_a_routes_429_is_waited_for_and_a_global_one_slows_everyone() -> None:
 
 
 def test_discords_global_budget_is_used_almost_whole() -> None:
-    """At least 48 a second (96 %), never more than 50 in any of Discord's seconds."""
-    assert 48 <= REQUESTS_PER_SECOND / WINDOW <= 50
+    """At least 47 a second (94 %), never more than 50 in any of Discord's seconds."""
+    assert 47 <= REQUESTS_PER_SECOND / WINDOW <= 50
     assert WINDOW > 1.0
 
 
