@@ -13,3 +13,8 @@ class UserFacingError(Exception):
 
 class MissingBotPermission(UserFacingError):
     """Discord refused the bot for lack of a permission; the message names what to grant."""
+
+
+class HandledElsewhere(Exception):
+    """Another process acknowledged the interaction first: this one stays silent and
+    changes nothing (bot/replies.py: `defer_first`)."""

@@ -32,7 +32,7 @@ from bot.domain.phases import (
 )
 from bot.domain.rotation import ProposalReason
 from bot.embeds import FOOTER, add_lines, clip
-from bot.errors import UserFacingError
+from bot.errors import HandledElsewhere, UserFacingError
 from bot.replies import defer_first, reply_ephemeral, tell_if_slow, timestamp
 from bot.services.access import (
     channel_ids_of,
@@ -172,10 +172,10 @@ class PanelButton(
                 return
             # A deferred update answers at once; the panel is then edited through the
             # interaction's webhook, which the global rate limit does not count.
-            if not await defer_first(interaction):
-                return
             state: PanelState | None
             if self.action == "extend":
+                if not await defer_first(interaction):
+                    return
                 group = await load_group(bot, self.group_id)
                 await require_runner(
                     bot.session_factory, group, interaction.user.id, "run the meeting"
@@ -188,15 +188,19 @@ class PanelButton(
                     interaction.user.id,
                     next_position if self.action == "next" else previous_position,
                     "run the meeting",
+                    acknowledge=defer_first(interaction),
                 )
 
                 async def tell(note: str) -> None:
                     await interaction.followup.send(note, ephemeral=True)
 
                 # One note (follow-ups would pile up); the panel shows when it is done.
-                state = await tell_if_slow(
-                    bot.pace, change, tell, "the room's change for this phase", in_place=False
-                )
+                try:
+                    state = await tell_if_slow(
+                        bot.pace, change, tell, "the room's change for this phase", in_place=False
+                    )
+                except HandledElsewhere:
+                    return
                 if state is None:
                     raise UserFacingError("That was the last phase: press **End meeting**.")
 
@@ -429,14 +433,18 @@ class SessionCommands(commands.Cog):
 
     async def _move(self, interaction: discord.Interaction, choose: PositionChooser) -> None:
         assert interaction.guild is not None
-        # Acknowledged before any database work (interaction callbacks are outside the
+        # Acknowledged before anything is written (interaction callbacks are outside the
         # global rate limit): under load, the change may take longer than the 3 s deadline.
-        # The acknowledgement is the claim (bot/app.py: `acknowledged_first`).
-        if not await defer_first(interaction, ephemeral=True, thinking=True):
-            return
+        # The acknowledgement is the claim (bot/app.py: `acknowledged_first`); the change
+        # is read while it is in flight.
         ref = GroupRef(interaction.guild.id, channel_ids=tuple(channel_ids_of(interaction.channel)))
         change = self.bot.sessions.move(
-            interaction.guild, ref, interaction.user.id, choose, "move the meeting on"
+            interaction.guild,
+            ref,
+            interaction.user.id,
+            choose,
+            "move the meeting on",
+            acknowledge=defer_first(interaction, ephemeral=True, thinking=True),
         )
 
         async def tell(note: str) -> None:
@@ -446,6 +454,8 @@ class SessionCommands(commands.Cog):
             state = await tell_if_slow(
                 self.bot.pace, change, tell, "the room's change for this phase"
             )
+        except HandledElsewhere:
+            return
         except NoSuchGroup:
             # Only to say which groups the caller could mean (it raises when none is here).
             await resolve_group(

@@ -8,10 +8,11 @@ from typing import TypeVarTuple
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
+    BindParameter,
     Integer,
     Select,
     and_,
+    bindparam,
     delete,
     func,
     literal_column,
@@ -84,20 +85,30 @@ async def group_by_name(session: AsyncSession, server_id: int, name: str) -> Gro
     return result.scalar_one_or_none()
 
 
-def owns_channel(server_id: int, channel_ids: Sequence[int]) -> ColumnElement[bool]:
-    """The active group of a server that owns any of these channels (a channel, its
-    category, its forum)."""
-    ids = [channel_id for channel_id in channel_ids if channel_id]
-    return and_(
-        Group.server_id == server_id,
-        Group.archived_at.is_(None),
-        or_(
-            Group.text_channel_id.in_(ids),
-            Group.category_id.in_(ids),
-            Group.voice_channel_id.in_(ids),
-            Group.forum_channel_id.in_(ids),
-        ),
-    )
+_CHANNEL_IDS: BindParameter[int] = bindparam("channel_ids", expanding=True)
+# The active group of the server bound as `server_id` that owns any of the channels bound
+# as `channel_ids` (a channel, its category, its forum): values from `owning_values`.
+# Statements are built on it once: building one per command cost about as much as
+# running it (issue 13).
+OWNS_CHANNEL = and_(
+    Group.server_id == bindparam("server_id"),
+    Group.archived_at.is_(None),
+    or_(
+        Group.text_channel_id.in_(_CHANNEL_IDS),
+        Group.category_id.in_(_CHANNEL_IDS),
+        Group.voice_channel_id.in_(_CHANNEL_IDS),
+        Group.forum_channel_id.in_(_CHANNEL_IDS),
+    ),
+)
+_GROUP_BY_CHANNEL = select(Group).where(OWNS_CHANNEL)
+
+
+def owning_values(server_id: int, channel_ids: Sequence[int]) -> dict[str, object]:
+    """The values `OWNS_CHANNEL` binds (a channel may have no category or forum: 0)."""
+    return {
+        "server_id": server_id,
+        "channel_ids": [channel_id for channel_id in channel_ids if channel_id],
+    }
 
 
 async def group_by_channel(
@@ -106,7 +117,7 @@ async def group_by_channel(
     """The group that owns any of these channels (a channel, its category, its forum)."""
     if not any(channel_ids):
         return None
-    result = await session.execute(select(Group).where(owns_channel(server_id, channel_ids)))
+    result = await session.execute(_GROUP_BY_CHANNEL, owning_values(server_id, channel_ids))
     return result.scalars().first()
 
 

@@ -9,15 +9,28 @@ joining late, and recovery after a crash; this module keeps the meeting's use ca
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import discord
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -55,7 +68,7 @@ from bot.domain.phases import (
     next_position,
     time_summary,
 )
-from bot.errors import MissingBotPermission, UserFacingError
+from bot.errors import HandledElsewhere, MissingBotPermission, UserFacingError
 from bot.ratelimit import Priority
 from bot.scheduler import JobScheduler
 from bot.services.cases import validate_label
@@ -63,6 +76,7 @@ from bot.services.rooms import RoomService
 from bot.services.silence import Restored, SilenceKeeper, SilenceTarget, touched_by_sync
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CUE_JOB = "phase_cue"
 RECONCILE_JOB = "reconcile"
@@ -295,8 +309,13 @@ class SessionService:
         actor_id: int | None,
         choose: PositionChooser,
         action: str = "move the meeting on",
+        acknowledge: Awaitable[bool] | None = None,
     ) -> PanelState | None:
         """Go to the position `choose` picks; None from it means the meeting is over.
+
+        `acknowledge` is the interaction's acknowledgement, awaited while the change is
+        read (both wait on a round trip): False, another process has it, and this raises
+        `HandledElsewhere` having changed nothing.
 
         Lean by design (issue 13): one transaction reads the group, the live meeting, its
         open phase, its cases, whether the actor runs it and the overwrites in force, and
@@ -311,7 +330,7 @@ class SessionService:
         """
         read_at = self._locks.now()
         async with self._session_factory() as session:
-            read = await _read_for_change(session, ref, actor_id)
+            read = await _alongside(acknowledge, _read_for_change(session, ref, actor_id))
             async with self._locks.hold(read.group.id, read_at) as stale:
                 if stale:
                     # A new transaction, and the objects read before forgotten: the
@@ -413,34 +432,34 @@ class SessionService:
         moved meanwhile."""
         assert read.entry is not None
         now = self._clock.now()
+        case = read.cases.get(target.case_number) if target.case_number else None
+        opened = {
+            "meeting_id": meeting.id,
+            "case_id": case.id if case else None,
+            "case_number": target.case_number,
+            "phase": target.phase.value,
+            "started_at": now,
+            "started_by": actor_id,
+            "planned_seconds": int(template.planned(target.phase).total_seconds()),
+        }
         async with self._session_factory() as session:
             await self._silence.mark_restored(session, restored)
             moved = await session.execute(
-                update(Meeting)
-                .where(
-                    Meeting.id == meeting.id,
-                    Meeting.status == MeetingStatus.LIVE,
-                    Meeting.current_phase == current.phase.value,
-                )
-                .values(current_phase=target.phase.value, current_case_number=target.case_number)
+                _MOVE_MEETING,
+                {
+                    "meeting": meeting.id,
+                    "from_phase": current.phase.value,
+                    "to_phase": target.phase.value,
+                    "to_case": target.case_number,
+                },
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 await session.commit()
                 return None
-            await session.execute(
-                update(PhaseLogEntry).where(PhaseLogEntry.id == read.entry.id).values(ended_at=now)
-            )
-            case = read.cases.get(target.case_number) if target.case_number else None
+            await session.execute(_CLOSE_ENTRY, {"entry": read.entry.id, "at": now})
             entry = PhaseLogEntry(
-                meeting_id=meeting.id,
-                case_id=case.id if case else None,
-                case_number=target.case_number,
-                phase=target.phase.value,
-                started_at=now,
-                started_by=actor_id,
-                planned_seconds=int(template.planned(target.phase).total_seconds()),
+                id=(await session.execute(_OPEN_ENTRY, opened)).scalar_one(), **opened
             )
-            session.add(entry)
             await session.commit()
         meeting.current_phase = target.phase.value
         meeting.current_case_number = target.case_number
@@ -994,10 +1013,11 @@ class GroupRef:
     group_id: int | None = None
     channel_ids: tuple[int, ...] = ()
 
-    def where(self) -> ColumnElement[bool]:
+    def values(self) -> dict[str, object]:
+        """The bound values of `_change_statement`'s group condition for this reference."""
         if self.group_id is not None:
-            return Group.id == self.group_id
-        return queries.owns_channel(self.server_id, self.channel_ids)
+            return {"group_id": self.group_id}
+        return queries.owning_values(self.server_id, self.channel_ids)
 
 
 @dataclass(frozen=True)
@@ -1019,14 +1039,50 @@ class ChangeRead:
         return case.presenter_id if case else None
 
 
-async def _read_for_change(
-    session: AsyncSession, ref: GroupRef, actor_id: int | None
-) -> ChangeRead:
-    """The group, its live meeting, the open phase, the meeting's cases (one row each),
-    whether the actor runs the meeting (a leader, or the deputy standing in for one:
-    access.require_runner), what the panel shows of the frame and the check-in round,
-    and the overwrite changes in force that the change may touch, in one statement (a
-    row per case and change: a handful)."""
+# The result's statements, built once (building them per change cost as much as running
+# them: issue 13); the identity map is not consulted, the caller updates its objects.
+_MOVE_MEETING = (
+    update(Meeting)
+    .where(
+        Meeting.id == bindparam("meeting"),
+        Meeting.status == MeetingStatus.LIVE,
+        Meeting.current_phase == bindparam("from_phase"),
+    )
+    .values(current_phase=bindparam("to_phase"), current_case_number=bindparam("to_case"))
+    .execution_options(synchronize_session=False)
+)
+_CLOSE_ENTRY = (
+    update(PhaseLogEntry)
+    .where(PhaseLogEntry.id == bindparam("entry"))
+    .values(ended_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+_OPEN_ENTRY = insert(PhaseLogEntry.__table__).returning(  # type: ignore[arg-type]
+    PhaseLogEntry.__table__.c.id
+)
+
+
+async def _alongside(acknowledge: Awaitable[bool] | None, read: Awaitable[T]) -> T:
+    """`read`, run while the acknowledgement is in flight; both have finished when this
+    returns or raises, so an error is told on an acknowledged interaction."""
+    if acknowledge is None:
+        return await read
+    acknowledged, result = await asyncio.gather(acknowledge, read, return_exceptions=True)
+    if isinstance(acknowledged, BaseException):
+        raise acknowledged
+    if not acknowledged:
+        raise HandledElsewhere()
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+@functools.cache
+def _change_statement(by_group_id: bool, by_actor: bool) -> Select[Any]:
+    """The statement of `_read_for_change`, built once per shape: building it cost more
+    than running it (issue 13). Values are bound at each execution (`GroupRef.values`,
+    `actor_id`)."""
+    actor_id: BindParameter[int] = bindparam("actor_id")
     runs = (
         or_(
             select(Membership.id)
@@ -1046,7 +1102,7 @@ async def _read_for_change(
             )
             .exists(),
         )
-        if actor_id is not None
+        if by_actor
         else literal(True)
     )
     open_event = and_(FrameEvent.meeting_id == Meeting.id, FrameEvent.ended_at.is_(None))
@@ -1063,35 +1119,50 @@ async def _read_for_change(
         .scalar_subquery()
     )
     has_round = select(RoundTurn.id).where(RoundTurn.meeting_id == Meeting.id).exists()
-    rows = (
-        await session.execute(
-            select(
-                Group,
-                Meeting,
-                PhaseLogEntry,
-                Case,
-                OverwriteChange,
-                runs.label("runs"),
-                stand_in.label("stand_in"),
-                paused_since.label("paused_since"),
-                has_round.label("has_round"),
-            )
-            .outerjoin(
-                Meeting, and_(Meeting.group_id == Group.id, Meeting.status == MeetingStatus.LIVE)
-            )
-            .outerjoin(
-                PhaseLogEntry,
-                and_(PhaseLogEntry.meeting_id == Meeting.id, PhaseLogEntry.ended_at.is_(None)),
-            )
-            .outerjoin(Case, Case.meeting_id == Meeting.id)
-            .outerjoin(
-                OverwriteChange,
-                touched_by_sync(Meeting.id, [Meeting.voice_channel_id, Group.text_channel_id]),
-            )
-            .where(ref.where())
-            .order_by(Group.id, PhaseLogEntry.id.desc(), OverwriteChange.id)
+    return (
+        select(
+            Group,
+            Meeting,
+            PhaseLogEntry,
+            Case,
+            OverwriteChange,
+            runs.label("runs"),
+            stand_in.label("stand_in"),
+            paused_since.label("paused_since"),
+            has_round.label("has_round"),
         )
-    ).all()
+        .outerjoin(
+            Meeting, and_(Meeting.group_id == Group.id, Meeting.status == MeetingStatus.LIVE)
+        )
+        .outerjoin(
+            PhaseLogEntry,
+            and_(PhaseLogEntry.meeting_id == Meeting.id, PhaseLogEntry.ended_at.is_(None)),
+        )
+        .outerjoin(Case, Case.meeting_id == Meeting.id)
+        .outerjoin(
+            OverwriteChange,
+            touched_by_sync(Meeting.id, [Meeting.voice_channel_id, Group.text_channel_id]),
+        )
+        .where(
+            Group.id == bindparam("group_id")
+            if by_group_id
+            else queries.OWNS_CHANNEL
+        )
+        .order_by(Group.id, PhaseLogEntry.id.desc(), OverwriteChange.id)
+    )
+
+
+async def _read_for_change(
+    session: AsyncSession, ref: GroupRef, actor_id: int | None
+) -> ChangeRead:
+    """The group, its live meeting, the open phase, the meeting's cases (one row each),
+    whether the actor runs the meeting (a leader, or the deputy standing in for one:
+    access.require_runner), what the panel shows of the frame and the check-in round,
+    and the overwrite changes in force that the change may touch, in one statement (a
+    row per case and change: a handful)."""
+    statement = _change_statement(ref.group_id is not None, actor_id is not None)
+    values = ref.values() | ({"actor_id": actor_id} if actor_id is not None else {})
+    rows = (await session.execute(statement, values)).all()
     if not rows:
         raise NoSuchGroup()
     first = rows[0]

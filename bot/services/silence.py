@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -101,12 +101,15 @@ class Restored:
 
 
 def current_overwrite(channel: discord.abc.GuildChannel, target_id: int) -> Overwrite | None:
-    """The overwrite Discord holds now, from discord.py's cache (kept by CHANNEL_UPDATE)."""
-    for target, overwrite in channel.overwrites.items():
-        if target.id == target_id:
-            allow, deny = overwrite.pair()
-            return Overwrite(allow.value, deny.value)
-    return None
+    """The overwrite Discord holds now, from discord.py's cache (kept by CHANNEL_UPDATE);
+    None when there is none, or one that allows and denies nothing, which is the same.
+
+    `overwrites_for` converts only the target's overwrite (`overwrites` converts every
+    one, which was a hot spot of the phase change)."""
+    allow, deny = channel.overwrites_for(discord.Object(target_id)).pair()
+    if not (allow.value or deny.value):
+        return None
+    return Overwrite(allow.value, deny.value)
 
 
 def lay(current: Overwrite | None, change: OverwriteChange) -> Overwrite:
@@ -366,9 +369,7 @@ class OverwriteLedger:
         if not done:
             return
         await session.execute(
-            update(OverwriteChange)
-            .where(OverwriteChange.id.in_([d.change_id for d in done]))
-            .values(restored_at=self._clock.now())
+            _MARK_RESTORED, {"ids": [d.change_id for d in done], "at": self._clock.now()}
         )
         for restored in done:
             if restored.remaining_ids:
@@ -695,25 +696,39 @@ def _previous(change: OverwriteChange) -> Overwrite | None:
     return Overwrite(change.previous_allow, change.previous_deny)
 
 
+_CHANGE_COLUMNS = (
+    "meeting_id",
+    "channel_id",
+    "target_id",
+    "target_is_role",
+    "previous_allow",
+    "previous_deny",
+    "applied_allow",
+    "applied_deny",
+    "reason",
+    "applied_at",
+)
+# Built once, with the values bound at each run: building a statement per phase change
+# cost as much as running it (issue 13).
+_MARK_RESTORED = (
+    update(OverwriteChange)
+    .where(OverwriteChange.id.in_(bindparam("ids", expanding=True)))
+    .values(restored_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+_CHANGES = OverwriteChange.__table__.c
+# Not `sort_by_parameter_order`: SQLite would then be sent one INSERT per row.
+_INSERT_CHANGES = insert(OverwriteChange.__table__).returning(  # type: ignore[arg-type]
+    _CHANGES.id, _CHANGES.channel_id, _CHANGES.target_id
+)
+
+
 async def _insert(session: AsyncSession, changes: Sequence[OverwriteChange]) -> None:
     """Insert new rows in one statement (the ORM would send one per row) and give each
     its id; a target appears once among them, which is how ids are matched to rows."""
-    columns = (
-        "meeting_id",
-        "channel_id",
-        "target_id",
-        "target_is_role",
-        "previous_allow",
-        "previous_deny",
-        "applied_allow",
-        "applied_deny",
-        "reason",
-        "applied_at",
-    )
     result = await session.execute(
-        insert(OverwriteChange)
-        .values([{column: getattr(change, column) for column in columns} for change in changes])
-        .returning(OverwriteChange.id, OverwriteChange.channel_id, OverwriteChange.target_id)
+        _INSERT_CHANGES,
+        [{column: getattr(change, column) for column in _CHANGE_COLUMNS} for change in changes],
     )
     ids = {(channel_id, target_id): id_ for id_, channel_id, target_id in result.all()}
     for change in changes:
