@@ -102,14 +102,16 @@ class Restored:
 
 def current_overwrite(channel: discord.abc.GuildChannel, target_id: int) -> Overwrite | None:
     """The overwrite Discord holds now, from discord.py's cache (kept by CHANNEL_UPDATE);
-    None when there is none, or one that allows and denies nothing, which is the same.
+    None when the target has none. An overwrite that allows and denies nothing is not
+    none: it tells `OverwriteLedger.held` that the cache moved on (a silence cleared by
+    hand), where none would look like the state before our own write.
 
-    `overwrites_for` converts only the target's overwrite (`overwrites` converts every
-    one, which was a hot spot of the phase change)."""
-    allow, deny = channel.overwrites_for(discord.Object(target_id)).pair()
-    if not (allow.value or deny.value):
-        return None
-    return Overwrite(allow.value, deny.value)
+    Read from the raw pairs: the public `overwrites` converts every overwrite of the
+    channel flag by flag, which was a hot spot of the phase change (issue 13)."""
+    for overwrite in channel._overwrites:
+        if overwrite.id == target_id:
+            return Overwrite(overwrite.allow, overwrite.deny)
+    return None
 
 
 def lay(current: Overwrite | None, change: OverwriteChange) -> Overwrite:

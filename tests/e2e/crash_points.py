@@ -17,6 +17,7 @@ from sqlalchemy import update
 from bot.db.models import Group, Meeting, MeetingStatus
 from tests.e2e.conftest import Harness, answer_text, leader_says, meeting_group
 from tests.e2e.processes import ProcessHarness
+from tests.emulator.faults import MEMBER_ROUTE, OVERWRITE_ROUTE
 
 # The bot's requests for each operation, in order; the kill lands before request k.
 # Kept honest by tests/e2e/test_session_crashes.py::test_the_operations_make_the_requests…
@@ -28,25 +29,25 @@ OPERATIONS: dict[str, list[tuple[str, str]]] = {
     ],
     "enter-discussion": [
         ("POST", "/interactions/{webhook_id}/{webhook_token}/callback"),
-        ("PUT", "/channels/{channel_id}/permissions/{target}"),
-        ("PATCH", "/guilds/{guild_id}/members/{user_id}"),
-        ("PUT", "/channels/{channel_id}/permissions/{target}"),
+        ("PUT", OVERWRITE_ROUTE),
+        ("PATCH", MEMBER_ROUTE),
+        ("PUT", OVERWRITE_ROUTE),
         ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"),
         ("PATCH", "/channels/{channel_id}/messages/{message_id}"),
     ],
     "leave-discussion": [
         ("POST", "/interactions/{webhook_id}/{webhook_token}/callback"),
-        ("DELETE", "/channels/{channel_id}/permissions/{target}"),
-        ("DELETE", "/channels/{channel_id}/permissions/{target}"),
-        ("PATCH", "/guilds/{guild_id}/members/{user_id}"),
+        ("DELETE", OVERWRITE_ROUTE),
+        ("DELETE", OVERWRITE_ROUTE),
+        ("PATCH", MEMBER_ROUTE),
         ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"),
         ("PATCH", "/channels/{channel_id}/messages/{message_id}"),
     ],
     "end": [
         ("POST", "/interactions/{webhook_id}/{webhook_token}/callback"),
-        ("DELETE", "/channels/{channel_id}/permissions/{target}"),
-        ("DELETE", "/channels/{channel_id}/permissions/{target}"),
-        ("PATCH", "/guilds/{guild_id}/members/{user_id}"),
+        ("DELETE", OVERWRITE_ROUTE),
+        ("DELETE", OVERWRITE_ROUTE),
+        ("PATCH", MEMBER_ROUTE),
         ("PATCH", "/channels/{channel_id}/messages/{message_id}"),
         ("POST", "/webhooks/{webhook_id}/{webhook_token}"),
         # The leaders' debrief space (created at the first end), the summary, its thread.

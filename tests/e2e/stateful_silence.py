@@ -45,12 +45,11 @@ from tests.conftest import fresh_database
 from tests.e2e.conftest import START, Harness, meeting_group
 from tests.e2e.invariant import assert_silence_invariant
 from tests.emulator.control import Emulator
+from tests.emulator.faults import MEMBER_ROUTE, OVERWRITE_ROUTE
 
 T = TypeVar("T")
 
-OVERWRITE = "/channels/{channel_id}/permissions/{target}"
-MEMBER = "/guilds/{guild_id}/members/{user_id}"
-FAULT_ROUTES = [("PUT", OVERWRITE), ("DELETE", OVERWRITE), ("PATCH", MEMBER)]
+FAULT_ROUTES = [("PUT", OVERWRITE_ROUTE), ("DELETE", OVERWRITE_ROUTE), ("PATCH", MEMBER_ROUTE)]
 # 500 and 502 discord.py retries by itself (after a real second); 503 and 403 it does not.
 FAULT_KINDS = ["403", "429", "500", "502", "503"]
 # What a leader does while the fault is waiting: each changes someone's silence.

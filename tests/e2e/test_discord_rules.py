@@ -4,10 +4,10 @@ Links where it posts embeds, forums that require a tag on every post."""
 from __future__ import annotations
 
 from tests.e2e.conftest import Harness, answer_text, leader_says, meeting_group, present_case
+from tests.emulator.faults import MEMBER_ROUTE
 from tests.emulator.permissions import P
 from tests.emulator.state import Channel, ChannelType, Overwrite
 
-MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
 GUESTS = 24
 
 

@@ -9,10 +9,9 @@ import re
 from bot.replies import NOT_DONE_NOTE
 from tests.e2e.conftest import Harness, answer_text, leader_says, meeting_group
 from tests.e2e.invariant import assert_silence_invariant
+from tests.emulator.faults import MEMBER_ROUTE, OVERWRITE_ROUTE
 from tests.emulator.interactions import InteractionResult
 
-MOVE = "/guilds/{guild_id}/members/{user_id}"
-OVERWRITE = "/channels/{channel_id}/permissions/{target}"
 SLOW = "Discord is slowing us down"
 
 
@@ -49,7 +48,7 @@ async def test_a_full_member_move_bucket_is_told_to_the_leader_and_the_silence_s
     # Discord's member-move bucket for this server, made small: one move per 6 s. Each
     # change's move empties it, and discord.py then holds the change until it refills
     # (it sleeps out an emptied bucket before returning); the next move waits for it too.
-    harness.emu.faults.set_bucket_limit(MOVE, 1, 6.0, method="PATCH")
+    harness.emu.faults.set_bucket_limit(MEMBER_ROUTE, 1, 6.0, method="PATCH")
     start = len(harness.emu.request_log)
     for phase, speaks in (("discussion", False), ("questions", True), ("discussion", False)):
         result, seen = await _phase_set_watching(harness, group.text_channel_id or 0, phase)
@@ -64,7 +63,7 @@ async def test_a_full_member_move_bucket_is_told_to_the_leader_and_the_silence_s
         assert ("Discussion" if phase == "discussion" else "questions") in final, final
         assert harness.emu.can_speak(presenter) == speaks
 
-    moves = [r for r in harness.emu.request_log[start:] if r.route == MOVE]
+    moves = [r for r in harness.emu.request_log[start:] if r.route == MEMBER_ROUTE]
     assert [r.status for r in moves] == [200, 200, 200]  # waited out, never a 429
     assert all(b.time - a.time >= 6.0 - 0.1 for a, b in itertools.pairwise(moves))
     await assert_silence_invariant(harness)
@@ -77,7 +76,7 @@ async def test_a_429_with_retry_after_is_told_and_the_presenter_still_silenced(
     presenter = harness.people.members[0]
     await leader_says(harness, group, "session start")
     await leader_says(harness, group, "case present", member=presenter, label="a case")
-    limited = harness.emu.faults.rate_limit(MOVE, method="PATCH", retry_after=5.0)
+    limited = harness.emu.faults.rate_limit(MEMBER_ROUTE, method="PATCH", retry_after=5.0)
     result, seen = await _phase_set_watching(harness, group.text_channel_id or 0, "discussion")
     assert limited.fired == 1  # Discord really answered 429
     notes = [text for text in seen if SLOW in text]
@@ -97,7 +96,7 @@ async def test_a_global_429_holds_the_silences_back_but_never_an_answer(
     presenter = harness.people.members[0]
     await leader_says(harness, group, "session start")
     await leader_says(harness, group, "case present", member=presenter, label="a case")
-    limited = harness.emu.faults.rate_limit(OVERWRITE, method="PUT", retry_after=4.0,
+    limited = harness.emu.faults.rate_limit(OVERWRITE_ROUTE, method="PUT", retry_after=4.0,
                                             is_global=True)
     change = asyncio.create_task(
         _phase_set_watching(harness, group.text_channel_id or 0, "discussion"))
@@ -111,7 +110,7 @@ async def test_a_global_429_holds_the_silences_back_but_never_an_answer(
 
     result, seen = await change
     # Answered before the paused request went out again (an order, not a time bound).
-    puts = [r for r in harness.emu.request_log if r.route == OVERWRITE and r.method == "PUT"]
+    puts = [r for r in harness.emu.request_log if r.route == OVERWRITE_ROUTE and r.method == "PUT"]
     refused_at = next(i for i, r in enumerate(puts) if r.status == 429)
     assert info.responded_at < puts[refused_at + 1].time
     notes = [text for text in seen if SLOW in text]
@@ -130,8 +129,8 @@ async def test_a_slowed_change_that_discord_then_refuses_does_not_stay_promised(
     presenter = harness.people.members[0]
     await leader_says(harness, group, "session start")
     await leader_says(harness, group, "case present", member=presenter, label="a case")
-    limited = harness.emu.faults.rate_limit(OVERWRITE, method="PUT", retry_after=3.0)
-    refused = harness.emu.faults.missing_permissions(OVERWRITE, method="PUT")
+    limited = harness.emu.faults.rate_limit(OVERWRITE_ROUTE, method="PUT", retry_after=3.0)
+    refused = harness.emu.faults.missing_permissions(OVERWRITE_ROUTE, method="PUT")
     result = await harness.emu.run_command(harness.people.leader, harness.guild_id,
                                            group.text_channel_id, "phase set",
                                            phase="discussion")

@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
 from tests.e2e.invariant import assert_silence_invariant
 from tests.e2e.processes import ProcessHarness, process_harness
 from tests.emulator.control import Emulator
+from tests.emulator.faults import MEMBER_ROUTE, OVERWRITE_ROUTE
 from tests.emulator.state import Message
 
 pytestmark = pytest.mark.e2e
@@ -177,8 +178,8 @@ async def test_killed_in_the_middle_of_a_turn_change_the_round_is_as_stored_afte
         await running
     made = [(r.method, r.route) for r in crashes.emu.request_log[since:]]
     # Killed after the next speaker's silence was lifted, before the move that applies it.
-    assert made[1] == ("DELETE", "/channels/{channel_id}/permissions/{target}"), made
-    assert (record.method, record.route) == ("PATCH", "/guilds/{guild_id}/members/{user_id}")
+    assert made[1] == ("DELETE", OVERWRITE_ROUTE), made
+    assert (record.method, record.route) == ("PATCH", MEMBER_ROUTE)
     assert await turns(crashes) == {first: "done", second: "speaking", third: "passed"}
 
     await crashes.start_process(until="READY")

@@ -9,9 +9,7 @@ from sqlalchemy import select
 
 from bot.db.models import Meeting
 from tests.e2e.conftest import Harness, answer_text, leader_says, meeting_group
-from tests.emulator.faults import UnservedRoute
-
-OVERWRITE = "/channels/{channel_id}/permissions/{target}"
+from tests.emulator.faults import OVERWRITE_ROUTE, UnservedRoute
 
 
 async def test_a_killed_bot_stops_mid_phase_change_and_the_next_one_takes_over(
@@ -22,7 +20,7 @@ async def test_a_killed_bot_stops_mid_phase_change_and_the_next_one_takes_over(
     await leader_says(harness, group, "session start")
     await leader_says(harness, group, "case present", member=presenter,
                       label="the farmer who would not rest")
-    held = harness.emu.hold(OVERWRITE, method="PUT")
+    held = harness.emu.hold(OVERWRITE_ROUTE, method="PUT")
     await harness.emu.run_command(harness.people.leader, harness.guild_id,
                                   group.text_channel_id or 0, "phase set", phase="discussion")
     await held.reached()

@@ -10,9 +10,9 @@ import discord
 
 from bot.db.models import Group
 from tests.e2e.conftest import Harness, answer_text, leader_says
+from tests.emulator.faults import OVERWRITE_ROUTE
 
 MANAGE_ROLES = discord.Permissions(manage_roles=True).value
-OVERWRITE = "/channels/{channel_id}/permissions/{target}"
 
 
 async def meet(harness: Harness, group: Group, people: list[int], *, refuse: bool = False) -> str:
@@ -52,11 +52,11 @@ async def test_a_meeting_day_stays_far_below_the_invalid_request_ban(harness: Ha
     assert "Needs attention" in ended[1]
     assert all("Needs attention" not in text for text in (ended[0], ended[2]))
 
-    refused_at_day_end = len([r for r in harness.emu.requests(route=OVERWRITE)
+    refused_at_day_end = len([r for r in harness.emu.requests(route=OVERWRITE_ROUTE)
                               if r.status == 403])
     for _ in range(12):  # the night: the bot retries what it could not undo, backing off
         await harness.advance(timedelta(hours=1))
-    refused = [r for r in harness.emu.requests(route=OVERWRITE) if r.status == 403]
+    refused = [r for r in harness.emu.requests(route=OVERWRITE_ROUTE) if r.status == 403]
 
     faults = harness.emu.faults
     print(f"\ninvalid requests over the day: {faults.invalid_total} "

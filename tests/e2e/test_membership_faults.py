@@ -16,11 +16,10 @@ from sqlalchemy import select
 from bot.db.models import Group, Membership, MembershipStatus
 from tests.e2e.conftest import Harness, answer_text, button_id
 from tests.e2e.test_groups import group_channels, sees
-from tests.emulator.faults import FaultRule
+from tests.emulator.faults import MEMBER_ROUTE, FaultRule
 from tests.emulator.state import Message
 
 ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
-MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
 
 
 async def status_of(harness: Harness, user_id: int) -> MembershipStatus:

@@ -10,9 +10,9 @@ import discord
 
 from tests.e2e.conftest import Harness, leader_says, meeting_group, to_discussion
 from tests.e2e.invariant import assert_silence_invariant
+from tests.emulator.faults import OVERWRITE_ROUTE
 from tests.emulator.permissions import P
 
-OVERWRITE = "/channels/{channel_id}/permissions/{target}"
 SPEAK = discord.Permissions(speak=True).value
 
 
@@ -37,7 +37,7 @@ async def test_silencing_a_member_with_manage_permissions_keeps_the_bit(
     await leader_says(harness, group, "phase next")
     await leader_says(harness, group, "session end")
     assert {c: harness.emu.overwrites(c)[presenter] for c in rooms} == originals
-    puts = harness.emu.requests("PUT", OVERWRITE)
+    puts = harness.emu.requests("PUT", OVERWRITE_ROUTE)
     assert puts
     assert all(r.status == 204 for r in puts), [(r.path, r.status) for r in puts]
     created = [o for r in harness.emu.requests("POST", "/guilds/{guild_id}/channels")

@@ -27,12 +27,12 @@ from tests.e2e.conftest import (
     to_discussion,
 )
 from tests.e2e.invariant import assert_silence_invariant
+from tests.emulator.faults import MEMBER_ROUTE
 from tests.emulator.state import Message
 
 SEND = discord.Permissions(send_messages=True).value
 READ = discord.Permissions(view_channel=True, read_message_history=True).value
 HEAR = discord.Permissions(view_channel=True, connect=True).value
-MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
 
 
 def panel_heading(harness: Harness, posted: Message) -> str:

@@ -19,13 +19,12 @@ from tests.e2e.conftest import (
 from tests.e2e.invariant import assert_silence_invariant
 from tests.e2e.test_group_rooms import pooled_server
 from tests.emulator import payloads
+from tests.emulator.faults import MEMBER_ROUTE, OVERWRITE_ROUTE
 from tests.emulator.state import Overwrite
 
 SEND = discord.Permissions(send_messages=True).value
 ATTACH = discord.Permissions(attach_files=True).value
 MOVE = discord.Permissions(move_members=True).value
-OVERWRITE_ROUTE = "/channels/{channel_id}/permissions/{target}"
-MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
 
 
 async def end_meeting_behind_the_bots_back(harness: Harness) -> None:

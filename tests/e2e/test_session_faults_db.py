@@ -35,8 +35,7 @@ from tests.e2e.invariant import assert_silence_invariant
 from tests.e2e.test_followups import posts_in
 from tests.e2e.test_group_rooms import pooled_group_in_lobby
 from tests.emulator.control import Emulator
-
-OVERWRITE_ROUTE = "/channels/{channel_id}/permissions/{target}"
+from tests.emulator.faults import OVERWRITE_ROUTE
 
 
 class DatabaseProxy:

@@ -17,6 +17,7 @@ from tests.e2e.conftest import (
     to_discussion,
 )
 from tests.e2e.invariant import assert_silence_invariant
+from tests.emulator.faults import OVERWRITE_ROUTE
 
 SEND = discord.Permissions(send_messages=True).value
 
@@ -123,7 +124,7 @@ async def test_a_refused_rollback_is_retried_until_the_presenter_can_speak(
     await harness.emu.set_overwrite(text_id, harness.emu.bot_id, allow=own.allow,
                                     deny=discord.Permissions(manage_roles=True).value)
     undo = harness.emu.faults.missing_permissions(
-        "/channels/{channel_id}/permissions/{target}", method="DELETE", times=1)
+        OVERWRITE_ROUTE, method="DELETE", times=1)
     result = await leader_says(harness, group, "phase next")
     assert "couldn't change the phase" in answer_text(result)
     assert undo.fired == 1
@@ -138,7 +139,7 @@ async def test_a_refused_rollback_is_retried_until_the_presenter_can_speak(
 async def test_a_server_error_on_the_overwrite_is_retried(harness: Harness) -> None:
     group = await meeting_group(harness)
     presenter = harness.people.members[0]
-    fault = harness.emu.faults.server_error("/channels/{channel_id}/permissions/{target}",
+    fault = harness.emu.faults.server_error(OVERWRITE_ROUTE,
                                             method="PUT", status=502, times=1)
     await to_discussion(harness, group, presenter)
     assert fault.fired == 1
@@ -193,6 +194,15 @@ async def test_start_without_move_members_runs_the_meeting_and_says_what_to_gran
     await assert_silence_invariant(harness)
 
 
+async def clear_silence_by_hand(harness: Harness, voice: int, presenter: int) -> None:
+    """A moderator replaces the presenter's overwrite with one that allows and denies
+    nothing, and the presenter rejoins, so Discord applies it: they can speak."""
+    await harness.emu.set_overwrite(voice, presenter)
+    await harness.emu.leave_voice(presenter)
+    await harness.emu.join_voice(presenter, voice)
+    assert harness.emu.can_speak(presenter)
+
+
 async def test_a_server_in_an_outage_at_restart_is_reconciled_when_it_is_back(
     harness: Harness,
 ) -> None:
@@ -204,10 +214,7 @@ async def test_a_server_in_an_outage_at_restart_is_reconciled_when_it_is_back(
     voice = group.voice_channel_id or 0
     await to_discussion(harness, group, presenter)
     await harness.kill_bot()
-    await harness.emu.set_overwrite(voice, presenter)  # nothing denied any more
-    await harness.emu.leave_voice(presenter)
-    await harness.emu.join_voice(presenter, voice)
-    assert harness.emu.can_speak(presenter)
+    await clear_silence_by_hand(harness, voice, presenter)
     await harness.emu.guild_outage(harness.guild_id)
     await harness.start_bot()
     await harness.settle()
@@ -236,12 +243,34 @@ async def test_an_outage_during_the_silence_is_mended_when_the_server_is_back(
     await harness.emu.guild_outage(harness.guild_id)
     await harness.settle()
     assert harness.guild_id in harness.bot.servers_away
-    await harness.emu.set_overwrite(voice, presenter)
-    await harness.emu.leave_voice(presenter)
-    await harness.emu.join_voice(presenter, voice)
-    assert harness.emu.can_speak(presenter)
+    await clear_silence_by_hand(harness, voice, presenter)
     await harness.emu.guild_back(harness.guild_id)
     await harness.settle()
     assert not harness.emu.can_speak(presenter)
     assert harness.bot.servers_away == set()
+    await assert_silence_invariant(harness)
+
+
+async def test_a_silence_cleared_by_hand_before_its_echo_arrived_is_restored(
+    harness: Harness,
+) -> None:
+    """Discord may lose the CHANNEL_UPDATE echoing the bot's own silencing write (it
+    promises no event's delivery). A moderator then clears the silence during an outage,
+    leaving an overwrite that allows and denies nothing: when the server is back, that
+    empty overwrite reads as a change by hand, not as the state before the bot wrote."""
+    group = await meeting_group(harness)
+    presenter = harness.people.members[0]
+    voice = group.voice_channel_id or 0
+    await leader_says(harness, group, "session start")
+    await leader_says(harness, group, "case present", member=presenter, label="a case")
+    harness.emu.gateway.events.drop["CHANNEL_UPDATE"] = 2  # the voice and text silences'
+    await leader_says(harness, group, "phase set", phase="discussion")
+    assert harness.emu.gateway.events.dropped == 2
+    assert not harness.emu.can_speak(presenter)
+    await harness.emu.guild_outage(harness.guild_id)
+    await harness.settle()
+    await clear_silence_by_hand(harness, voice, presenter)
+    await harness.emu.guild_back(harness.guild_id)
+    await harness.settle()
+    assert not harness.emu.can_speak(presenter)
     await assert_silence_invariant(harness)

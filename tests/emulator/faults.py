@@ -14,13 +14,17 @@ from typing import Any
 # Interaction endpoints are not bound by the global limit (Discord docs, "Rate Limits").
 _GLOBAL_EXEMPT = ("/interactions/", "/webhooks/")
 
+# The routes the silences use, as the emulator names them (and tests hold or fault them).
+MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
+OVERWRITE_ROUTE = "/channels/{channel_id}/permissions/{target}"
+
 # Discord's usual bucket sizes (the X-RateLimit-Limit it answers) for the routes the bot
 # leans on; each bucket is per major parameter (channel or guild).
 DISCORD_BUCKETS: dict[tuple[str | None, str], tuple[int, float]] = {
     ("POST", "/channels/{channel_id}/messages"): (5, 5.0),
-    ("PATCH", "/guilds/{guild_id}/members/{user_id}"): (10, 10.0),
-    ("PUT", "/channels/{channel_id}/permissions/{target}"): (10, 10.0),
-    ("DELETE", "/channels/{channel_id}/permissions/{target}"): (10, 10.0),
+    ("PATCH", MEMBER_ROUTE): (10, 10.0),
+    ("PUT", OVERWRITE_ROUTE): (10, 10.0),
+    ("DELETE", OVERWRITE_ROUTE): (10, 10.0),
 }
 # 401, 403 and 429 (but not 429s of scope "shared") count towards Discord's ban of
 # 10,000 invalid requests per 10 minutes (Discord docs, "Invalid Request Limit").
