@@ -156,9 +156,9 @@ class PanelButton(
         cog = bot.get_cog("SessionCommands")
         assert isinstance(cog, SessionCommands)
         try:
-            # Acknowledged before any database work, and the acknowledgement is the claim
-            # (bot/app.py: `acknowledged_first`). The deputy holding the meeting may move
-            # it on; ending it stays with the leaders.
+            # Acknowledged before anything is written (a move is read meanwhile), and the
+            # acknowledgement is the claim (bot/app.py: `acknowledged_first`). The deputy
+            # holding the meeting may move it on; ending it stays with the leaders.
             if self.action == "end":
                 if not await defer_first(interaction, ephemeral=True, thinking=True):
                     return
