@@ -50,11 +50,18 @@ CLAIM_TIMEOUT = 1.0
 # Interactions claimed by their acknowledgement, which Discord accepts once: the phase
 # changes (`/phase next|back|set`, the session panel's buttons) acknowledge before
 # anything else (bot/replies.py: `defer_first`); the process Discord refuses (40060)
-# stays silent. (It does send its refused acknowledgement: other interactions keep the
-# database claim, so a stray process makes no request for them at all.)
+# stays silent. The commands that only read are claimed by their answer the same way:
+# they write nothing, so the process refused has changed nothing, and the claim's
+# transaction would be most of their time. (A stray process does send its refused
+# acknowledgement: other interactions keep the database claim, so a stray process makes
+# no request for them at all.)
 _APPLICATION_COMMAND, _COMPONENT = 2, 3
 _SUBCOMMAND_TYPES = (1, 2)
-_CLAIMED_BY_ACKNOWLEDGEMENT = frozenset({"phase next", "phase back", "phase set"})
+_CLAIMED_BY_ACKNOWLEDGEMENT = frozenset({
+    "phase next", "phase back", "phase set",
+    # Read-only: the answer is their only effect.
+    "group info", "group agreement", "schedule show", "schedule rsvps", "case list", "help",
+})
 # Every button of the session panel (cogs/sessions.py: `PanelButton`) defers first.
 _PANEL_BUTTONS = "panel:"
 
@@ -62,7 +69,7 @@ _PANEL_BUTTONS = "panel:"
 def acknowledged_first(data: Any) -> bool:
     """Whether an INTERACTION_CREATE is claimed by its acknowledgement (see above) and
     acts without a claim in the database, which would stand between the leader and the
-    silence."""
+    silence, or between a reader and the answer."""
     body = data.get("data") or {}
     if data.get("type") == _APPLICATION_COMMAND:
         names = [str(body.get("name"))]
@@ -229,8 +236,8 @@ class BalintBot(commands.Bot):
     def _act_once_on_interactions(self) -> None:
         """Claim each interaction in the database before acting on it: two processes run
         by mistake with one token and one database both receive it, and only the first
-        to claim it may answer; the other stays silent. The phase changes are claimed by
-        their acknowledgement instead (`acknowledged_first`)."""
+        to claim it may answer; the other stays silent. The phase changes and the commands
+        that only read are claimed by their acknowledgement instead (`acknowledged_first`)."""
         act = self._connection.parsers["INTERACTION_CREATE"]
 
         def parse_interaction_create(data: Any) -> None:

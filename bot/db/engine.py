@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.config import SUPPORTED_DATABASE_SCHEMES
+from bot.db.sqlite_driver import one_trip_dbapi
 
 # Seconds; each below the 3 s an interaction has before its token expires.
 DATABASE_CONNECT_TIMEOUT = 1.5
@@ -49,6 +50,7 @@ def create_engine(database_url: str, **engine_options: Any) -> AsyncEngine:
     url = parse_database_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine_options.setdefault("connect_args", {}).setdefault("timeout", 30)
+        engine_options.setdefault("module", one_trip_dbapi())
     # Database errors end up in logs: they must never carry follow-up text or labels.
     engine_options.setdefault("hide_parameters", True)
     if url.get_backend_name() == "postgresql":

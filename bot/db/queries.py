@@ -13,6 +13,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     delete,
     func,
     literal_column,
@@ -147,12 +148,15 @@ async def active_memberships(session: AsyncSession, group_id: int) -> Sequence[M
     return result.scalars().all()
 
 
+_ALL_MEMBERSHIPS = (
+    select(Membership)
+    .where(Membership.group_id == bindparam("group_id"))
+    .order_by(Membership.role, Membership.invited_at, Membership.user_id)
+)
+
+
 async def all_memberships(session: AsyncSession, group_id: int) -> Sequence[Membership]:
-    result = await session.execute(
-        select(Membership)
-        .where(Membership.group_id == group_id)
-        .order_by(Membership.role, Membership.invited_at, Membership.user_id)
-    )
+    result = await session.execute(_ALL_MEMBERSHIPS, {"group_id": group_id})
     return result.scalars().all()
 
 
@@ -167,25 +171,43 @@ async def leader_ids(session: AsyncSession, group_id: int) -> list[int]:
     return list(result.scalars().all())
 
 
+_LIVE = and_(Meeting.group_id == bindparam("group_id"), Meeting.status == MeetingStatus.LIVE)
+_COMING = and_(
+    Meeting.group_id == bindparam("group_id"),
+    Meeting.status == MeetingStatus.SCHEDULED,
+    Meeting.scheduled_start >= bindparam("now"),
+)
+_LIVE_MEETING = select(Meeting).where(_LIVE)
+_NEXT_MEETING = select(Meeting).where(_COMING).order_by(Meeting.scheduled_start).limit(1)
+# The live meeting first, if any, then the next scheduled one.
+_LIVE_THEN_NEXT = (
+    select(Meeting)
+    .where(or_(_LIVE, _COMING))
+    .order_by(case((Meeting.status == MeetingStatus.LIVE, 0), else_=1), Meeting.scheduled_start)
+    .limit(2)
+)
+
+
 async def live_meeting(session: AsyncSession, group_id: int) -> Meeting | None:
-    result = await session.execute(
-        select(Meeting).where(Meeting.group_id == group_id, Meeting.status == MeetingStatus.LIVE)
-    )
+    result = await session.execute(_LIVE_MEETING, {"group_id": group_id})
     return result.scalars().first()
 
 
 async def next_meeting(session: AsyncSession, group_id: int, now: datetime) -> Meeting | None:
-    result = await session.execute(
-        select(Meeting)
-        .where(
-            Meeting.group_id == group_id,
-            Meeting.status == MeetingStatus.SCHEDULED,
-            Meeting.scheduled_start >= now,
-        )
-        .order_by(Meeting.scheduled_start)
-        .limit(1)
-    )
+    result = await session.execute(_NEXT_MEETING, {"group_id": group_id, "now": now})
     return result.scalar_one_or_none()
+
+
+async def live_and_next_meeting(
+    session: AsyncSession, group_id: int, now: datetime
+) -> tuple[Meeting | None, Meeting | None]:
+    """`live_meeting` and `next_meeting` in one statement."""
+    found = (
+        await session.execute(_LIVE_THEN_NEXT, {"group_id": group_id, "now": now})
+    ).scalars().all()
+    live = next((m for m in found if m.status == MeetingStatus.LIVE), None)
+    coming = next((m for m in found if m.status == MeetingStatus.SCHEDULED), None)
+    return live, coming
 
 
 async def next_meetings(

@@ -513,12 +513,11 @@ class GroupService:
 
     async def summary(self, group: Group) -> GroupSummary:
         async with self._session_factory() as session:
-            return GroupSummary(
-                group=group,
-                memberships=await queries.all_memberships(session, group.id),
-                next_meeting=await queries.next_meeting(session, group.id, self._clock.now()),
-                live_meeting=await queries.live_meeting(session, group.id),
+            memberships = await queries.all_memberships(session, group.id)
+            live, coming = await queries.live_and_next_meeting(
+                session, group.id, self._clock.now()
             )
+        return GroupSummary(group, memberships, next_meeting=coming, live_meeting=live)
 
 
 def _voice_channel_of(guild: discord.Guild, user_id: int) -> int | None:

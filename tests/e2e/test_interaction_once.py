@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import build_bot
-from bot.db.models import Group, Membership, PhaseLogEntry
+from bot.db.models import ClaimedInteraction, Group, Membership, PhaseLogEntry
 from tests.e2e.conftest import Harness, button_id, leader_says, meeting_group
 from tests.emulator.state import ChannelType
 
@@ -82,3 +82,40 @@ async def test_two_processes_change_the_phase_once_claimed_by_the_acknowledgemen
     finally:
         await harness.emu.stop_client(second)
 
+
+
+async def test_two_processes_answer_a_read_only_command_once_without_a_claim(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A command that only reads is claimed by its answer: both processes read, Discord
+    accepts one answer, and the other process is refused and says nothing more."""
+    group = await meeting_group(harness)
+    second = build_bot(harness.settings(), harness.engine, harness.clock)
+    await harness.emu.start_client(second)
+    caplog.set_level(logging.INFO, logger="cogs.errors")
+    try:
+        async with harness.bot.session_factory() as session:
+            claims_before = await session.scalar(
+                select(func.count()).select_from(ClaimedInteraction)
+            )
+        start = len(harness.emu.request_log)
+        for command in ("group info", "schedule show"):
+            result = await harness.command(
+                harness.people.leader, command, group.text_channel_id
+            )
+            assert result.message is not None
+            assert result.message.embeds
+        await harness.settle()
+        callbacks = [r for r in harness.emu.request_log[start:] if "/callback" in r.route]
+        # The fault fired: each command was answered twice, and refused once.
+        assert sorted(r.status for r in callbacks) == [200, 200, 400, 400]
+        refused = [r for r in caplog.records if DUPLICATE in r.getMessage()]
+        assert len(refused) == 2
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        async with harness.bot.session_factory() as session:
+            claims_after = await session.scalar(
+                select(func.count()).select_from(ClaimedInteraction)
+            )
+        assert claims_after == claims_before
+    finally:
+        await harness.emu.stop_client(second)

@@ -56,6 +56,7 @@ class InteractionResult:
     choices: list[dict[str, Any]] | None = None
     missed_deadline: bool = False
     late_callbacks: int = 0
+    acknowledging: bool = False  # a first callback is being stored
     trigger: InteractionResult | None = None  # what opened the modal this one submits
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 

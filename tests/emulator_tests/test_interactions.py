@@ -93,6 +93,19 @@ class Bot(discord.Client):
             except discord.NotFound as error:
                 self.late_error = error
 
+        self.twice_outcomes: list[object] = []
+        self.answered_twice = asyncio.Event()
+
+        @app_commands.command(name="twice", description="Answers twice at once")
+        async def twice(interaction: discord.Interaction) -> None:
+            outcomes = await asyncio.gather(
+                interaction.response.send_message("first"),
+                interaction.response.send_message("second"),
+                return_exceptions=True,
+            )
+            self.twice_outcomes = list(outcomes)
+            self.answered_twice.set()
+
         @app_commands.command(name="dm", description="Sends you a DM with a button")
         async def dm(interaction: discord.Interaction) -> None:
             await interaction.user.send("click me", view=Join())
@@ -112,6 +125,7 @@ class Bot(discord.Client):
             slow,
             feedback,
             late,
+            twice,
             dm,
         ]
         for command in commands:
@@ -253,9 +267,23 @@ async def test_missed_deadline_invalidates_token(scene: Scene, bot: Bot) -> None
     assert bot.late_error.code == 10062
 
 
+async def test_two_answers_sent_at_once_are_one_accepted_one_refused(
+    scene: Scene, bot: Bot
+) -> None:
+    """Discord accepts one acknowledgement per interaction even when two race: the other
+    gets 40060, and the person sees one answer."""
+    result = await scene.emu.run_command(scene.alice.id, scene.guild.id, scene.text.id, "twice")
+    await result.final(5)
+    await asyncio.wait_for(bot.answered_twice.wait(), 5)
+    refused = [o for o in bot.twice_outcomes if isinstance(o, discord.HTTPException)]
+    assert [error.code for error in refused] == [40060]
+    assert result.message is not None
+    assert result.message.content in ("first", "second")
+
+
 async def test_command_sync_is_idempotent(emulator: Emulator, scene: Scene, bot: Bot) -> None:
     """A second sync keeps command ids, as Discord does."""
     before = {c.name: c.id for c in emulator.commands()}
     await bot.tree.sync()
     assert {c.name: c.id for c in emulator.commands()} == before
-    assert set(before) == {"group", "secret", "slow", "feedback", "late", "dm", "upload"}
+    assert set(before) == {"group", "secret", "slow", "feedback", "late", "twice", "dm", "upload"}

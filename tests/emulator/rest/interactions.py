@@ -100,8 +100,19 @@ async def callback(call: Call) -> Any:
         result.late_callbacks += 1
         result.changed()
         raise unknown("interaction")
-    if result.responded:
+    if result.responded or result.acknowledging:
         raise ApiError(400, 40060, "Interaction has already been acknowledged.")
+    # Discord takes one acknowledgement, even of two sent at once: the second is refused
+    # while the first is still being stored.
+    result.acknowledging = True
+    try:
+        return await _acknowledge(call, result)
+    finally:
+        result.acknowledging = False
+
+
+async def _acknowledge(call: Call, result: InteractionResult) -> Any:
+    """The first response, stored; the body Discord answers with (`with_response`)."""
     kind = int(call.json.get("type", 0))
     data = call.json.get("data") or {}
     if kind not in _ALLOWED[result.type]:
