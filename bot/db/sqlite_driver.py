@@ -67,13 +67,14 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._soft_closed_memoized = EMPTY_DICT
         self._rows = collections.deque()
 
-    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
         if parameters is None:
-            return await self._trip(lambda cursor: cursor.execute(operation))
-        return await self._trip(lambda cursor: cursor.execute(operation, parameters))
+            await self._trip(lambda cursor: cursor.execute(operation))
+        else:
+            await self._trip(lambda cursor: cursor.execute(operation, parameters))
 
-    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
-        return await self._trip(lambda cursor: cursor.executemany(operation, seq_of_parameters))
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
+        await self._trip(lambda cursor: cursor.executemany(operation, seq_of_parameters))
 
     async def _trip(self, call: Callable[[sqlite3.Cursor], object]) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
@@ -101,7 +102,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             super().commit()
 
     def _began(self) -> bool:
-        # Read from the loop's thread: sqlite3 allows this one attribute across threads.
+        # Read from the loop's thread: sqlite3's same-thread check does not cover it.
         sqlite: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         return sqlite._connection is not None and sqlite._connection.in_transaction
 
@@ -118,4 +119,3 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
 def one_trip_dbapi() -> OneTripDBAPI:
     """The DBAPI module the SQLite engine is built with."""
     return OneTripDBAPI(aiosqlite, sqlite3)
-
