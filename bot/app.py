@@ -26,6 +26,7 @@ from bot.logs import withhold_content_from_logs
 from bot.ratelimit import (
     REQUESTS_PER_SECOND,
     RESERVED_FOR_PEOPLE,
+    SPACE_AFTER,
     WINDOW,
     SlidingWindowLimiter,
     pace_requests,
@@ -181,7 +182,7 @@ class BalintBot(commands.Bot):
         self.deps = deps
         self._act_once_on_interactions()
         self.pace = pace_requests(self.http, SlidingWindowLimiter(
-            REQUESTS_PER_SECOND, WINDOW, reserved=RESERVED_FOR_PEOPLE))
+            REQUESTS_PER_SECOND, WINDOW, reserved=RESERVED_FOR_PEOPLE, space_after=SPACE_AFTER))
         # Set once Discord has been reconciled with the database after connecting.
         self.reconciled = asyncio.Event()
         # Servers not sent by `ready` or taken away by an outage since: the work that

@@ -55,6 +55,13 @@ MAX_WINDOW = 1.5
 # change finds one at once even while a thousand reminders go out (3 requests per
 # change; reminders then go at 45/s, not 50).
 RESERVED_FOR_PEOPLE = 5
+# Past this many grants in a window, work that is not people's is spaced evenly (a
+# window's worth over the window) instead of going out fifty at once: a bunch reaches
+# Discord spread by the network and by Discord's own queue, and two bunches a window
+# apart can then land in one of Discord's seconds. People's requests are few, and never
+# spaced. 500 groups entering the discussion at once, back to back on one machine:
+# bunched, 25 global 429s and 74 % of the budget; spaced, 6 and 86 %.
+SPACE_AFTER = 10
 
 
 class Priority(enum.IntEnum):
@@ -81,13 +88,16 @@ def priority(level: Priority) -> Iterator[None]:
 
 class SlidingWindowLimiter:
     """At most `limit` grants in any `window` seconds; waiters served by priority, then
-    arrival, and `reserved` of the slots only for people's work. Nobody holds a lock
-    while waiting: one timer hands out each freed slot."""
+    arrival, and `reserved` of the slots only for people's work; past `space_after`
+    grants in a window, work not people's goes at most one per `window / limit`. Nobody
+    holds a lock while waiting: one timer hands out each freed slot."""
 
     def __init__(self, limit: int, window: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, *, reserved: int = 0) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, reserved: int = 0,
+                 space_after: int | None = None) -> None:
         self._limit = limit
         self._reserved = min(reserved, limit - 1)
+        self._space_after = limit if space_after is None else space_after
         self._window = self._base_window = window
         self._calm = 0  # grants since the last global 429
         self._clock = clock
@@ -145,7 +155,13 @@ class SlidingWindowLimiter:
             return False
         while self._granted and self._granted[0] <= now - self._window:
             self._granted.popleft()
-        return len(self._granted) < self._slots(rank)
+        return len(self._granted) < self._slots(rank) and now >= self._spaced_until(rank)
+
+    def _spaced_until(self, rank: int) -> float:
+        """When the next grant for `rank` may go, by the even spacing past `space_after`."""
+        if rank == Priority.PEOPLE or len(self._granted) < self._space_after:
+            return 0.0
+        return self._granted[-1] + self._window / self._limit
 
     def _hand_out(self) -> None:
         """Grant freed slots to the most urgent waiters; wake again when the next frees
@@ -167,6 +183,7 @@ class SlidingWindowLimiter:
         slots = self._slots(self._waiting[0][0])
         if len(self._granted) >= slots:
             due = max(due, self._granted[len(self._granted) - slots] + self._window)
+        due = max(due, self._spaced_until(self._waiting[0][0]))
         if self._timer is not None and self._timer_due <= due:
             return
         if self._timer is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import ExitStack
+from itertools import pairwise
 
 from bot.ratelimit import (
     REQUESTS_PER_SECOND,
@@ -39,6 +40,27 @@ async def test_under_the_limit_nobody_waits() -> None:
     started = loop.time()
     await asyncio.gather(*(limiter.acquire() for _ in range(50)))
     assert loop.time() - started < 0.05
+
+
+async def test_past_the_first_few_timed_work_is_spaced_evenly_and_people_never() -> None:
+    """Fifty reminders at once would reach Discord as a bunch, which network and queue
+    spread unevenly; past `space_after` grants they go one per window / limit."""
+    limiter = SlidingWindowLimiter(20, window=0.2, space_after=5)  # one per 10 ms
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    async def reminder() -> None:
+        with priority(Priority.TIMED):
+            await limiter.acquire()
+        times.append(loop.time())
+
+    await asyncio.gather(*(reminder() for _ in range(15)))
+    times.sort()
+    assert times[4] - times[0] < 0.005  # the first five at once
+    assert all(later - earlier >= 0.01 - 1e-3 for earlier, later in pairwise(times[4:]))
+    started = loop.time()
+    await limiter.acquire()  # a person's request, a millisecond after the last reminder
+    assert loop.time() - started < 0.005
 
 
 async def test_people_go_before_reminders_before_background_whatever_the_arrival() -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
-from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util import EMPTY_DICT, await_
 
 
 @dataclass
@@ -112,8 +112,20 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     its `module`."""
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
-        adapted = super().connect(*arg, **kw)
-        return OneTripConnection(self, adapted._connection)
+        connection = aiosqlite.connect(*arg, **kw)
+        # A daemon, as in SQLAlchemy's adapter: a connection never closed must not keep
+        # the process alive.
+        connection._thread.daemon = True
+        try:
+            connected = await_(connection)
+        except BaseException:
+            # aiosqlite stops its thread after a failed connect, which then answers on the
+            # event loop; closed meanwhile (`asyncio.run` ending on the error), the thread
+            # dies with "Event loop is closed". The stop is quick: wait for it here.
+            if connection._thread.is_alive():
+                connection._thread.join()
+            raise
+        return OneTripConnection(self, connected)  # type: ignore[arg-type]
 
 
 def one_trip_dbapi() -> OneTripDBAPI:

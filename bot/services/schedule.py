@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import discord
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -611,19 +611,22 @@ class ScheduleService:
     async def overview(self, group: Group) -> Overview:
         now = self._clock.now()
         async with self._session_factory() as session:
-            series = await _active_series(session, group.id)
             coming = await _coming(session, group.id, now, SHOWN_MEETINGS)
-            series_ids = {m.series_id for m in coming if m.series_id}
-            rules: dict[int, RecurrenceRule] = {}
-            if series_ids:  # no statement for a group without a series
-                rules = {
-                    s.id: RecurrenceRule.from_dict(s.rule)
-                    for s in (
-                        await session.execute(
-                            select(ScheduleSeries).where(ScheduleSeries.id.in_(series_ids))
-                        )
-                    ).scalars()
-                }
+            # One statement for the series in force and those the coming meetings keep
+            # the rules of (a series ended since): their clocks decide the DST notes.
+            kept = {m.series_id for m in coming if m.series_id}
+            all_series = (
+                await session.execute(
+                    select(ScheduleSeries)
+                    .where(
+                        ScheduleSeries.group_id == group.id,
+                        or_(ScheduleSeries.ended_at.is_(None), ScheduleSeries.id.in_(kept)),
+                    )
+                    .order_by(ScheduleSeries.id.desc())
+                )
+            ).scalars().all()
+            series = next((s for s in all_series if s.ended_at is None), None)
+            rules = {s.id: RecurrenceRule.from_dict(s.rule) for s in all_series if s.id in kept}
             skipped: list[Meeting] = []
             if coming:
                 skipped = list(

@@ -3,6 +3,7 @@ transaction SQLite never began, and otherwise what SQLAlchemy's own adapter does
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import aiosqlite
 import pytest
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.engine import create_engine, create_session_factory
@@ -105,3 +106,19 @@ async def test_an_error_is_sqlalchemys_and_the_session_goes_on(sqlite_engine: As
         stored = await session.get(ClaimedInteraction, 5)
         assert stored is not None
         assert stored.claimed_at == NOW
+
+
+async def test_a_failed_connect_has_stopped_its_thread_when_it_raises(tmp_path: Path) -> None:
+    """aiosqlite stops its thread after a failed connect and answers on the event loop;
+    still running when `asyncio.run` closes the loop on the error, the thread dies with
+    "Event loop is closed". The error comes only once the thread is done."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'no-such-folder' / 'x.db'}")
+    before = set(threading.enumerate())
+    try:
+        with pytest.raises(OperationalError, match="unable to open database file"):
+            async with engine.connect():
+                pass
+        started = set(threading.enumerate()) - before
+        assert not [t for t in started if "_connection_worker_thread" in t.name]
+    finally:
+        await engine.dispose()

@@ -7,7 +7,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.db.models import Group, Meeting, MeetingStatus, Reminder, ScheduleSeries
 from cogs.schedule import ScheduleCommands
@@ -237,6 +237,39 @@ async def test_show_lists_the_next_meetings_as_timestamps(harness: Harness, grou
     assert f"<t:{int(FIRST_TUESDAY.timestamp())}:F>" in text
     assert f"~~<t:{int((FIRST_TUESDAY + timedelta(weeks=1)).timestamp())}:F>~~ skipped" in text
     assert text.count(":R>") == 8
+
+
+async def test_show_after_a_change_reads_both_series_at_once(
+    harness: Harness, group: Group
+) -> None:
+    """After `/schedule change` the coming meetings belong to two series (the one ended
+    and the one in force): the rule shown is the new one, the meetings of both are
+    listed, and both series are read in one statement."""
+    await schedule(harness, group)
+    await harness.command(
+        harness.people.leader,
+        "schedule change",
+        group.text_channel_id,
+        **cast(dict[str, Any], {"from": "2026-06-01", "time": "18:00"}),
+    )
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(harness.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        result = await harness.command(
+            harness.people.members[0], "schedule show", group.text_channel_id
+        )
+    finally:
+        event.remove(harness.engine.sync_engine, "before_cursor_execute", seen)
+    text = answer_text(result)
+    assert "Every week on Tuesday at 18:00" in text
+    assert f"<t:{int(FIRST_TUESDAY.timestamp())}:F>" in text  # the ended series' first
+    assert f"<t:{int(datetime(2026, 6, 2, 8, 0, tzinfo=UTC).timestamp())}:F>" in text
+    assert sum("FROM schedule_series" in s for s in statements) == 1
+    assert len(statements) <= 5  # group, membership, meetings, series, skipped ones
 
 
 async def test_dst_gap_moves_the_meeting_and_show_says_so(harness: Harness) -> None:
