@@ -695,7 +695,7 @@ class SessionCommands(commands.Cog):
         followed `ready` had to skip its meetings, so it gets its own."""
         if await self.bot.sessions.recover(guild.id):
             log.warning("recovery of a server back from an outage left problems; retrying")
-            self.bot.sessions.retry_reconcile(FIRST_RETRY)
+            self.bot.sessions.retry_reconcile(FIRST_RETRY, guild.id)
 
     @commands.Cog.listener("on_frame_changed")
     @commands.Cog.listener("on_round_changed")

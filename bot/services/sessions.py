@@ -382,7 +382,7 @@ class SessionService:
                         guild, group, meeting, current, template, read.presenter(current)
                     ):
                         # Half of the change is still on Discord: a reconciliation undoes it.
-                        self.retry_reconcile(FIRST_RETRY)
+                        self.retry_reconcile(FIRST_RETRY, guild.id)
                     raise UserFacingError(
                         "I couldn't change the phase because Discord refused: "
                         + "; ".join(failures)
@@ -394,7 +394,7 @@ class SessionService:
                 if entry is None:
                     # Another process moved it between the two transactions: Discord now
                     # shows this change, the database that one; a reconciliation agrees them.
-                    self.retry_reconcile(FIRST_RETRY)
+                    self.retry_reconcile(FIRST_RETRY, guild.id)
                     raise UserFacingError("Someone else moved the meeting on just now; try again.")
                 self._jobs.cancel(CUE_JOB, f"{read.entry.id}:warning")
                 self._jobs.cancel(CUE_JOB, f"{read.entry.id}:end")
@@ -535,7 +535,7 @@ class SessionService:
                 )
                 if failures:
                     # The case stays chosen: a reconciliation completes the silence.
-                    self.retry_reconcile(FIRST_RETRY)
+                    self.retry_reconcile(FIRST_RETRY, guild.id)
                     raise UserFacingError("Discord refused: " + "; ".join(failures))
         self._client.dispatch("case_presented", offer.id)
         return offer, case_number
@@ -564,7 +564,7 @@ class SessionService:
             failures += await self._rooms.release(guild, group, meeting)
         self._client.dispatch("meeting_ended", meeting.id)
         if failures:
-            self.retry_reconcile(FIRST_RETRY)
+            self.retry_reconcile(FIRST_RETRY, guild.id)
         summary = await self.summary(group, meeting.id)
         return MeetingSummary(
             summary.group, summary.meeting, summary.cases, summary.rows, summary.attendees, failures
@@ -773,7 +773,7 @@ class SessionService:
                     if current is None:
                         return
                     if await self._sync_stored(guild, group, current):
-                        self.retry_reconcile(FIRST_RETRY)
+                        self.retry_reconcile(FIRST_RETRY, guild.id)
 
     async def _still_live(self, meeting_id: int) -> Meeting | None:
         """The meeting as it is now, if still live. Read under the group's lock: a phase
@@ -853,7 +853,7 @@ class SessionService:
         async with self._locks.hold(group.id):
             failures = await self._sync_stored(guild, group, await self._live(group))
         if failures:
-            self.retry_reconcile(FIRST_RETRY)
+            self.retry_reconcile(FIRST_RETRY, guild.id)
         return failures
 
     async def _sync_stored(
@@ -872,15 +872,21 @@ class SessionService:
             reassert=reassert,
         )
 
-    def retry_reconcile(self, delay: timedelta) -> None:
-        """Reconcile again after `delay`; the key carries the delay so each retry can double it."""
+    def retry_reconcile(self, delay: timedelta, server_id: int | None = None) -> None:
+        """Reconcile again after `delay`: the server a failed change was in, or every
+        server (None, after a reconnection). One server's failure must not re-assert every
+        live meeting of the process (each a move and a panel edit) in the middle of a
+        national burst. The key carries both, so each retry can double its delay."""
         self._jobs.schedule(
-            RECONCILE_JOB, str(int(delay.total_seconds())), self._clock.now() + delay
+            RECONCILE_JOB,
+            f"{server_id or 0}:{int(delay.total_seconds())}",
+            self._clock.now() + delay,
         )
 
     async def _on_reconcile(self, key: str) -> None:
-        if await self.recover():
-            self.retry_reconcile(min(timedelta(seconds=int(key)) * 2, LAST_RETRY))
+        server, seconds = (int(part) for part in key.split(":"))
+        if await self.recover(server or None):
+            self.retry_reconcile(min(timedelta(seconds=seconds) * 2, LAST_RETRY), server or None)
 
     async def _record_present(self, guild: discord.Guild, meeting: Meeting) -> None:
         """Make the open attendance stretches match who is in the room now: at the start,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 
 import discord
@@ -253,4 +254,36 @@ async def test_move_members_lost_as_a_pooled_room_is_released_then_granted_back(
     await harness.emu.edit_role(harness.guild_id, bot_role.id, permissions=granted)
     await harness.advance(timedelta(minutes=2))
     assert harness.emu.can_speak(presenter)
+    await assert_silence_invariant(harness)
+
+
+async def test_a_failed_change_reconciles_its_own_server_only(harness: Harness) -> None:
+    """A 503 on the silencing move in one server: the reconciliation that follows moves
+    that presenter again and leaves other servers' live meetings alone. Re-asserting
+    every meeting of the process would cost each a move and a panel edit, counted by
+    Discord's global limit, in the middle of whatever burst made the change fail."""
+    elsewhere = await meeting_group(harness)
+    silenced_elsewhere = harness.people.members[0]
+    await to_discussion(harness, elsewhere, silenced_elsewhere)
+    elsewhere_ids = {harness.guild_id, *(c.id for c in harness.emu.channels(harness.guild_id))}
+    await harness.setup_server()  # a second server: the harness's people now act there
+    group = await meeting_group(harness, name="Thursday group")
+    presenter = harness.people.members[0]
+    started = await leader_says(harness, group, "session start")
+    assert "has started" in answer_text(started), answer_text(started)
+    await leader_says(harness, group, "phase set", phase="discussion")
+    fault = harness.emu.faults.server_error(MEMBER_ROUTE, method="PATCH", status=503)
+    chosen = await leader_says(harness, group, "case present", member=presenter,
+                               label="the farmer who would not rest")
+    assert fault.fired == 1
+    assert "503" in answer_text(chosen), answer_text(chosen)
+    assert harness.emu.can_speak(presenter)
+    before = len(harness.emu.request_log)
+    await harness.advance(timedelta(minutes=2))
+    assert not harness.emu.can_speak(presenter)
+    reconciled = harness.emu.request_log[before:]
+    assert any(r.route == MEMBER_ROUTE for r in reconciled)
+    assert [r.path for r in reconciled
+            if elsewhere_ids & {int(i) for i in re.findall(r"/(\d+)(?=/|$)", r.path)}] == []
+    assert not harness.emu.can_speak(silenced_elsewhere)
     await assert_silence_invariant(harness)
