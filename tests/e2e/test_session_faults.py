@@ -52,6 +52,22 @@ async def end_without_move_members(harness: Harness, group: Group, room: int) ->
     assert not harness.emu.can_speak(harness.people.members[0])
 
 
+async def presenter_chosen_with_the_move_failing(harness: Harness, group: Group) -> int:
+    """The meeting started and in the discussion, then its presenter chosen while the move
+    that applies their silence gets a 503: reported, and they can still speak."""
+    presenter = harness.people.members[0]
+    started = await leader_says(harness, group, "session start")
+    assert "has started" in answer_text(started), answer_text(started)
+    await leader_says(harness, group, "phase set", phase="discussion")
+    fault = harness.emu.faults.server_error(MEMBER_ROUTE, method="PATCH", status=503)
+    chosen = await leader_says(harness, group, "case present", member=presenter,
+                               label="the farmer who would not rest")
+    assert fault.fired == 1
+    assert "503" in answer_text(chosen), answer_text(chosen)
+    assert harness.emu.can_speak(presenter), "the silence took effect despite the fault"
+    return presenter
+
+
 async def test_lift_by_recovery_reaches_a_connected_presenter(harness: Harness) -> None:
     """Ended while the bot was down: at start-up the presenter, still connected, is moved."""
     group = await meeting_group(harness)
@@ -146,17 +162,9 @@ async def test_server_errors_on_the_move_are_retried(harness: Harness) -> None:
 async def test_a_server_error_on_the_silencing_move_is_retried(harness: Harness) -> None:
     """A 503 on the move that applies a new presenter's silence: reported, and since
     Discord cannot tell that the move never happened, a reconciliation moves them again."""
-    group = await meeting_group(harness)
-    presenter = harness.people.members[0]
-    started = await leader_says(harness, group, "session start")
-    assert "has started" in answer_text(started), answer_text(started)
-    await leader_says(harness, group, "phase set", phase="discussion")
-    fault = harness.emu.faults.server_error(MEMBER_ROUTE, method="PATCH", status=503)
-    chosen = await leader_says(harness, group, "case present", member=presenter,
-                               label="the farmer who would not rest")
-    assert fault.fired == 1
-    assert "503" in answer_text(chosen), answer_text(chosen)
-    assert harness.emu.can_speak(presenter), "the silence took effect despite the fault"
+    presenter = await presenter_chosen_with_the_move_failing(
+        harness, await meeting_group(harness)
+    )
     await harness.advance(timedelta(minutes=2))
     assert not harness.emu.can_speak(presenter)
     await assert_silence_invariant(harness)
@@ -267,17 +275,9 @@ async def test_a_failed_change_reconciles_its_own_server_only(harness: Harness) 
     await to_discussion(harness, elsewhere, silenced_elsewhere)
     elsewhere_ids = {harness.guild_id, *(c.id for c in harness.emu.channels(harness.guild_id))}
     await harness.setup_server()  # a second server: the harness's people now act there
-    group = await meeting_group(harness, name="Thursday group")
-    presenter = harness.people.members[0]
-    started = await leader_says(harness, group, "session start")
-    assert "has started" in answer_text(started), answer_text(started)
-    await leader_says(harness, group, "phase set", phase="discussion")
-    fault = harness.emu.faults.server_error(MEMBER_ROUTE, method="PATCH", status=503)
-    chosen = await leader_says(harness, group, "case present", member=presenter,
-                               label="the farmer who would not rest")
-    assert fault.fired == 1
-    assert "503" in answer_text(chosen), answer_text(chosen)
-    assert harness.emu.can_speak(presenter)
+    presenter = await presenter_chosen_with_the_move_failing(
+        harness, await meeting_group(harness, name="Thursday group")
+    )
     before = len(harness.emu.request_log)
     await harness.advance(timedelta(minutes=2))
     assert not harness.emu.can_speak(presenter)
