@@ -57,10 +57,11 @@ MAX_WINDOW = 1.5
 RESERVED_FOR_PEOPLE = 5
 # Past this many grants in a window, work that is not people's is spaced evenly (a
 # window's worth over the window) instead of going out fifty at once: a bunch reaches
-# Discord spread by the network and by Discord's own queue, and two bunches a window
-# apart can then land in one of Discord's seconds. People's requests are few, and never
-# spaced. 500 groups entering the discussion at once, back to back on one machine:
-# bunched, 25 global 429s and 74 % of the budget; spaced, 6 and 86 %.
+# Discord spread by the network and by Discord's own queue (two bunches a window apart
+# can land in one of Discord's seconds), and it fills both ends' event loops at once, so
+# a leader's click waits behind it even with the first slot. People's requests are
+# never spaced. A phase change during 1,700 reminders, p99 against idle: 2.3-3.0x
+# bunched, 1.3-1.8x spaced (benchmarks/priority.py).
 SPACE_AFTER = 10
 
 
