@@ -55,13 +55,14 @@ MAX_WINDOW = 1.5
 # change finds one at once even while a thousand reminders go out (3 requests per
 # change; reminders then go at 45/s, not 50).
 RESERVED_FOR_PEOPLE = 5
-# Past this many grants in a window, work that is not people's is spaced evenly (a
-# window's worth over the window) instead of going out fifty at once: a bunch reaches
-# Discord spread by the network and by Discord's own queue (two bunches a window apart
-# can land in one of Discord's seconds), and it fills both ends' event loops at once, so
-# a leader's click waits behind it even with the first slot. People's requests are
-# never spaced. A phase change during 1,700 reminders, p99 against idle: 2.3-3.0x
-# bunched, 1.3-1.8x spaced (benchmarks/priority.py).
+# Past this many grants of one priority in a window, that priority's requests are spaced
+# evenly (a window's worth over the window) instead of going out fifty at once: a bunch
+# reaches Discord spread by the network and by Discord's own queue (two bunches a window
+# apart can land in one of Discord's seconds), and it fills both ends' event loops at
+# once, so a leader's click waits behind it even with the first slot. Counted per
+# priority, a lone leader's three requests are never spaced behind reminders; five
+# hundred leaders at once are. A phase change during 1,700 reminders, p99 against idle:
+# 2.3-3.0x bunched, 1.3-1.8x spaced (benchmarks/priority.py).
 SPACE_AFTER = 10
 
 
@@ -90,8 +91,9 @@ def priority(level: Priority) -> Iterator[None]:
 class SlidingWindowLimiter:
     """At most `limit` grants in any `window` seconds; waiters served by priority, then
     arrival, and `reserved` of the slots only for people's work; past `space_after`
-    grants in a window, work not people's goes at most one per `window / limit`. Nobody
-    holds a lock while waiting: one timer hands out each freed slot."""
+    grants of one priority in a window, that priority goes at most one per
+    `window / limit`. Nobody holds a lock while waiting: one timer hands out each freed
+    slot."""
 
     def __init__(self, limit: int, window: float = 1.0,
                  clock: Callable[[], float] = time.monotonic, *, reserved: int = 0,
@@ -103,6 +105,7 @@ class SlidingWindowLimiter:
         self._calm = 0  # grants since the last global 429
         self._clock = clock
         self._granted: deque[float] = deque()
+        self._granted_by_rank: dict[int, deque[float]] = {}
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -129,8 +132,10 @@ class SlidingWindowLimiter:
         self._window = min(self._window + WIDEN_ON_429, MAX_WINDOW)
         self._calm = 0
 
-    def _grant(self) -> None:
-        self._granted.append(self._clock())
+    def _grant(self, rank: int) -> None:
+        now = self._clock()
+        self._granted.append(now)
+        self._granted_by_rank.setdefault(rank, deque()).append(now)
         self._calm += 1
         if self._calm >= self._limit and self._window > self._base_window:
             self._calm = 0
@@ -139,7 +144,7 @@ class SlidingWindowLimiter:
     async def acquire(self, level: Priority | None = None) -> None:
         rank = work_priority.get() if level is None else level
         if not self._waiting and self._has_room(rank):
-            self._grant()
+            self._grant(rank)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (rank, next(self._arrivals), future))
@@ -159,10 +164,16 @@ class SlidingWindowLimiter:
         return len(self._granted) < self._slots(rank) and now >= self._spaced_until(rank)
 
     def _spaced_until(self, rank: int) -> float:
-        """When the next grant for `rank` may go, by the even spacing past `space_after`."""
-        if rank == Priority.PEOPLE or len(self._granted) < self._space_after:
+        """When the next grant for `rank` may go, by the even spacing past `space_after`
+        of its own grants in the window."""
+        own = self._granted_by_rank.get(rank)
+        if not own:
             return 0.0
-        return self._granted[-1] + self._window / self._limit
+        while own and own[0] <= self._clock() - self._window:
+            own.popleft()
+        if len(own) < self._space_after:
+            return 0.0
+        return own[-1] + self._window / self._limit
 
     def _hand_out(self) -> None:
         """Grant freed slots to the most urgent waiters; wake again when the next frees
@@ -173,7 +184,7 @@ class SlidingWindowLimiter:
                 heapq.heappop(self._waiting)
             elif self._has_room(rank):
                 heapq.heappop(self._waiting)
-                self._grant()
+                self._grant(rank)
                 future.set_result(None)
             else:
                 break

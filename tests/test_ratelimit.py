@@ -42,24 +42,39 @@ async def test_under_the_limit_nobody_waits() -> None:
     assert loop.time() - started < 0.05
 
 
-async def test_past_the_first_few_timed_work_is_spaced_evenly_and_people_never() -> None:
-    """Fifty reminders at once would reach Discord as a bunch, which network and queue
-    spread unevenly; past `space_after` grants they go one per window / limit."""
-    limiter = SlidingWindowLimiter(20, window=0.2, space_after=5)  # one per 10 ms
+async def test_past_the_first_few_of_a_priority_it_is_spaced_evenly() -> None:
+    """Fifty requests at once reach Discord as a bunch, which network and queue spread
+    unevenly: past `space_after` grants of one priority in a window, that priority goes
+    one per window / limit, reminders and people alike."""
+    limiter = SlidingWindowLimiter(40, window=0.4, space_after=5)  # one per 10 ms
     loop = asyncio.get_running_loop()
-    times: list[float] = []
 
-    async def reminder() -> None:
-        with priority(Priority.TIMED):
-            await limiter.acquire()
-        times.append(loop.time())
+    async def bunch(level: Priority) -> list[float]:
+        times: list[float] = []
 
-    await asyncio.gather(*(reminder() for _ in range(15)))
-    times.sort()
-    assert times[4] - times[0] < 0.005  # the first five at once
-    assert all(later - earlier >= 0.01 - 1e-3 for earlier, later in pairwise(times[4:]))
+        async def one() -> None:
+            with priority(level):
+                await limiter.acquire()
+            times.append(loop.time())
+
+        await asyncio.gather(*(one() for _ in range(12)))
+        return sorted(times)
+
+    for times in (await bunch(Priority.TIMED), await bunch(Priority.PEOPLE)):
+        assert times[4] - times[0] < 0.005  # the first five at once
+        assert all(later - earlier >= 0.01 - 1e-3 for earlier, later in pairwise(times[4:]))
+
+
+async def test_a_persons_request_is_not_spaced_behind_a_bunch_of_reminders() -> None:
+    """Spacing counts each priority's own grants: a lone leader's change during a reminder
+    burst goes at once."""
+    limiter = SlidingWindowLimiter(40, window=0.4, space_after=5)
+    loop = asyncio.get_running_loop()
+    with priority(Priority.TIMED):
+        await asyncio.gather(*(limiter.acquire() for _ in range(12)))
     started = loop.time()
-    await limiter.acquire()  # a person's request, a millisecond after the last reminder
+    for _ in range(3):  # a phase change's three requests, one after the other
+        await limiter.acquire(Priority.PEOPLE)
     assert loop.time() - started < 0.005
 
 
