@@ -169,7 +169,8 @@ class SlidingWindowLimiter:
         own = self._granted_by_rank.get(rank)
         if not own:
             return 0.0
-        while own and own[0] <= self._clock() - self._window:
+        expired = self._clock() - self._window
+        while own and own[0] <= expired:
             own.popleft()
         if len(own) < self._space_after:
             return 0.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import ExitStack
-from itertools import pairwise
 
 from bot.ratelimit import (
     REQUESTS_PER_SECOND,
@@ -45,37 +44,32 @@ async def test_under_the_limit_nobody_waits() -> None:
 async def test_past_the_first_few_of_a_priority_it_is_spaced_evenly() -> None:
     """Fifty requests at once reach Discord as a bunch, which network and queue spread
     unevenly: past `space_after` grants of one priority in a window, that priority goes
-    one per window / limit, reminders and people alike."""
-    limiter = SlidingWindowLimiter(40, window=0.4, space_after=5)  # one per 10 ms
-    loop = asyncio.get_running_loop()
-
-    async def bunch(level: Priority) -> list[float]:
-        times: list[float] = []
-
-        async def one() -> None:
-            with priority(level):
-                await limiter.acquire()
-            times.append(loop.time())
-
-        await asyncio.gather(*(one() for _ in range(12)))
-        return sorted(times)
-
-    for times in (await bunch(Priority.TIMED), await bunch(Priority.PEOPLE)):
-        assert times[4] - times[0] < 0.005  # the first five at once
-        assert all(later - earlier >= 0.01 - 1e-3 for earlier, later in pairwise(times[4:]))
+    one per window / limit, reminders and people alike (the limiter's clock is moved by
+    hand; no timing of this machine is measured)."""
+    clock = [0.0]
+    limiter = SlidingWindowLimiter(40, window=0.4, clock=lambda: clock[0], space_after=5)
+    for level in (Priority.TIMED, Priority.PEOPLE):
+        for _ in range(5):  # the first five at once
+            await asyncio.wait_for(limiter.acquire(level), 1.0)
+        sixth = asyncio.create_task(limiter.acquire(level))
+        await asyncio.sleep(0.05)  # its timer fires, finds the clock unmoved, waits on
+        assert not sixth.done()
+        clock[0] += 0.01  # one spacing (window / limit) after the fifth
+        await asyncio.wait_for(sixth, 1.0)
+        clock[0] += 1.0  # the next priority starts in a window of its own
 
 
 async def test_a_persons_request_is_not_spaced_behind_a_bunch_of_reminders() -> None:
     """Spacing counts each priority's own grants: a lone leader's change during a reminder
-    burst goes at once."""
-    limiter = SlidingWindowLimiter(40, window=0.4, space_after=5)
-    loop = asyncio.get_running_loop()
-    with priority(Priority.TIMED):
-        await asyncio.gather(*(limiter.acquire() for _ in range(12)))
-    started = loop.time()
-    for _ in range(3):  # a phase change's three requests, one after the other
-        await limiter.acquire(Priority.PEOPLE)
-    assert loop.time() - started < 0.005
+    burst goes at once, its three requests at the same moment."""
+    clock = [0.0]
+    limiter = SlidingWindowLimiter(40, window=0.4, clock=lambda: clock[0], space_after=5)
+    for _ in range(12):  # reminders, one spacing apart
+        await asyncio.wait_for(limiter.acquire(Priority.TIMED), 1.0)
+        clock[0] += 0.01
+    for _ in range(3):  # with the clock still: any spacing would never end
+        await asyncio.wait_for(limiter.acquire(Priority.PEOPLE), 1.0)
+    assert limiter.waiting() == 0
 
 
 async def test_people_go_before_reminders_before_background_whatever_the_arrival() -> None:
