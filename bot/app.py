@@ -23,14 +23,7 @@ from bot.db.engine import create_engine, create_session_factory, database_unavai
 from bot.db.queries import CLAIMS_PRUNED_EVERY, claim_interactions
 from bot.health import Heartbeat
 from bot.logs import withhold_content_from_logs
-from bot.ratelimit import (
-    REQUESTS_PER_SECOND,
-    RESERVED_FOR_PEOPLE,
-    SPACE_AFTER,
-    WINDOW,
-    SlidingWindowLimiter,
-    pace_requests,
-)
+from bot.ratelimit import limiter_for, pace_requests
 from bot.replies import HANDLED_ELSEWHERE
 from bot.scheduler import JobScheduler
 from bot.services.attendance import AttendanceService
@@ -181,8 +174,7 @@ class BalintBot(commands.Bot):
         )
         self.deps = deps
         self._act_once_on_interactions()
-        self.pace = pace_requests(self.http, SlidingWindowLimiter(
-            REQUESTS_PER_SECOND, WINDOW, reserved=RESERVED_FOR_PEOPLE, space_after=SPACE_AFTER))
+        self.pace = pace_requests(self.http, limiter_for(deps.settings.shards().share))
         # Set once Discord has been reconciled with the database after connecting.
         self.reconciled = asyncio.Event()
         # Servers not sent by `ready` or taken away by an outage since: the work that

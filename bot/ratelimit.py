@@ -15,7 +15,10 @@ wait for one to free at all.
 The budget is taken where Discord counts it: as the request leaves (an aiohttp trace
 hook), after discord.py has waited out the route's own bucket and before each retry.
 Taken earlier, a slot would be spent on a request then parked for seconds behind a
-per-route bucket (10 moves per 10 s in a server), and the slot wasted.
+per-route bucket (10 moves per 10 s in a server), and the slot wasted. And it is given
+back only a window after the answer came back: Discord counted the request somewhere
+between leaving and answering, so a slot held that long can never share one of
+Discord's seconds with fifty others, however unevenly the requests travel.
 """
 
 from __future__ import annotations
@@ -40,12 +43,10 @@ from yarl import URL
 # Interaction responses and follow-ups are not counted by Discord's global limit.
 EXEMPT_PREFIXES = ("/interactions/", "/webhooks/")
 # Discord's global limit: 50 requests a second (docs, "Rate Limits"), counted in windows
-# of its own. Requests do not arrive as evenly as they leave (the network, a busy
-# moment at either end), so the bot's window is a little wider than Discord's second:
-# with 1.03 s, 500 groups entering the discussion at once met 18 global 429s (each a
-# pause of everything) and used 74 % of the budget; with 1.06 s, 3 and 86 %.
+# of its own. A slot is held until a second after its request's answer (see above), so
+# the bot's window is exactly Discord's: no margin for requests arriving unevenly.
 REQUESTS_PER_SECOND = 50
-WINDOW = 1.06
+WINDOW = 1.0
 # Each global 429 (Discord counting differently from us) widens the window this much;
 # every full window's worth of grants without one narrows it back by a fifth of that.
 WIDEN_ON_429 = 0.05
@@ -89,11 +90,12 @@ def priority(level: Priority) -> Iterator[None]:
 
 
 class SlidingWindowLimiter:
-    """At most `limit` grants in any `window` seconds; waiters served by priority, then
-    arrival, and `reserved` of the slots only for people's work; past `space_after`
-    grants of one priority in a window, that priority goes at most one per
-    `window / limit`. Nobody holds a lock while waiting: one timer hands out each freed
-    slot."""
+    """At most `limit` requests counted in any `window` seconds, however Discord places
+    them between leaving and answering: a grant holds its slot until `window` after it
+    is released (its answer came back). Waiters are served by priority, then arrival,
+    and `reserved` of the slots only for people's work; past `space_after` grants of
+    one priority in a window, that priority goes at most one per `window / limit`.
+    Nobody holds a lock while waiting: one timer hands out each freed slot."""
 
     def __init__(self, limit: int, window: float = 1.0,
                  clock: Callable[[], float] = time.monotonic, *, reserved: int = 0,
@@ -104,9 +106,11 @@ class SlidingWindowLimiter:
         self._window = self._base_window = window
         self._calm = 0  # grants since the last global 429
         self._clock = clock
-        self._granted: deque[float] = deque()
+        self._slot_numbers = itertools.count()
+        self._unanswered: set[int] = set()  # granted slots whose answer has not come back
+        self._answered: deque[float] = deque()  # when each answer came back, oldest first
         self._granted_by_rank: dict[int, deque[float]] = {}
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[int, int, asyncio.Future[int]]] = []
         self._arrivals = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0
@@ -132,36 +136,56 @@ class SlidingWindowLimiter:
         self._window = min(self._window + WIDEN_ON_429, MAX_WINDOW)
         self._calm = 0
 
-    def _grant(self, rank: int) -> None:
-        now = self._clock()
-        self._granted.append(now)
-        self._granted_by_rank.setdefault(rank, deque()).append(now)
+    def _grant(self, rank: int) -> int:
+        self._granted_by_rank.setdefault(rank, deque()).append(self._clock())
+        slot = next(self._slot_numbers)
+        self._unanswered.add(slot)
         self._calm += 1
         if self._calm >= self._limit and self._window > self._base_window:
             self._calm = 0
             self._window = max(self._window - NARROW_AFTER_CALM, self._base_window)
+        return slot
 
-    async def acquire(self, level: Priority | None = None) -> None:
+    async def acquire(self, level: Priority | None = None) -> int:
+        """Wait for a slot; returns it, to `release` once the request is answered."""
         rank = work_priority.get() if level is None else level
         if not self._waiting and self._has_room(rank):
-            self._grant(rank)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return self._grant(rank)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (rank, next(self._arrivals), future))
         self._hand_out()
-        await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # granted, then cancelled
+                self.release(future.result())
+            raise
+
+    def release(self, slot: int) -> None:
+        """The slot's request was answered (or failed): it frees a window from now."""
+        if slot not in self._unanswered:
+            return
+        self._unanswered.discard(slot)
+        self._answered.append(self._clock())
+        if self._waiting:
+            self._hand_out()
 
     def _slots(self, rank: int) -> int:
         """How many grants a window may hold when the next one is for `rank`."""
         return self._limit if rank == Priority.PEOPLE else self._limit - self._reserved
 
+    def _held(self) -> int:
+        """Slots taken now: unanswered ones, and those answered less than a window ago."""
+        expired = self._clock() - self._window
+        while self._answered and self._answered[0] <= expired:
+            self._answered.popleft()
+        return len(self._unanswered) + len(self._answered)
+
     def _has_room(self, rank: int) -> bool:
         now = self._clock()
         if now < self._paused_until:
             return False
-        while self._granted and self._granted[0] <= now - self._window:
-            self._granted.popleft()
-        return len(self._granted) < self._slots(rank) and now >= self._spaced_until(rank)
+        return self._held() < self._slots(rank) and now >= self._spaced_until(rank)
 
     def _spaced_until(self, rank: int) -> float:
         """When the next grant for `rank` may go, by the even spacing past `space_after`
@@ -178,25 +202,28 @@ class SlidingWindowLimiter:
 
     def _hand_out(self) -> None:
         """Grant freed slots to the most urgent waiters; wake again when the next frees
-        for the most urgent one left (sooner than planned if a more urgent one came)."""
+        for the most urgent one left (sooner than planned if a more urgent one came). A
+        slot still waiting for its answer frees by `release`, not by the clock."""
         while self._waiting:
             rank, _, future = self._waiting[0]
             if future.done():  # a cancelled waiter gives its place up
                 heapq.heappop(self._waiting)
             elif self._has_room(rank):
                 heapq.heappop(self._waiting)
-                self._grant(rank)
-                future.set_result(None)
+                future.set_result(self._grant(rank))
             else:
                 break
         if not self._waiting:
             return
         now = self._clock()
-        due = self._paused_until
-        slots = self._slots(self._waiting[0][0])
-        if len(self._granted) >= slots:
-            due = max(due, self._granted[len(self._granted) - slots] + self._window)
-        due = max(due, self._spaced_until(self._waiting[0][0]))
+        due = max(self._paused_until, self._spaced_until(self._waiting[0][0]))
+        # The answered slot whose expiry brings the count under the limit, if any.
+        expiring = self._held() - self._slots(self._waiting[0][0])
+        if expiring >= len(self._answered):
+            if due <= now:
+                return  # only an answer can free a slot
+        elif expiring >= 0:
+            due = max(due, self._answered[expiring] + self._window)
         if self._timer is not None and self._timer_due <= due:
             return
         if self._timer is not None:
@@ -207,6 +234,19 @@ class SlidingWindowLimiter:
     def _on_timer(self) -> None:
         self._timer = None
         self._hand_out()
+
+
+def limiter_for(share: float) -> SlidingWindowLimiter:
+    """This process's part of the global budget. Discord counts every request made with
+    the bot's token against one 50 a second, whichever process sends it, so a process
+    holding half the shards takes half (each shard's part of the guilds, and so of the
+    work, is about the same). Reserved slots and spacing shrink alike."""
+    def part(whole: int) -> int:
+        return max(int(whole * share), 1)
+
+    return SlidingWindowLimiter(part(REQUESTS_PER_SECOND), WINDOW,
+                                reserved=part(RESERVED_FOR_PEOPLE),
+                                space_after=part(SPACE_AFTER))
 
 
 @dataclass(eq=False)  # each request is itself, whatever its route
@@ -352,13 +392,23 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
         path = url.path
         return path.startswith(api + "/") and not path[len(api):].startswith(EXEMPT_PREFIXES)
 
-    async def leaving(_: aiohttp.ClientSession, __: SimpleNamespace,
+    async def leaving(_: aiohttp.ClientSession, request: SimpleNamespace,
                       params: aiohttp.TraceRequestStartParams) -> None:
         if counted(params.url):
-            await limiter.acquire()
+            request.slot = await limiter.acquire()
 
-    async def answered(_: aiohttp.ClientSession, __: SimpleNamespace,
+    def give_back(request: SimpleNamespace) -> None:
+        slot = getattr(request, "slot", None)
+        if slot is not None:
+            limiter.release(slot)
+
+    async def failed(_: aiohttp.ClientSession, request: SimpleNamespace,
+                     __: aiohttp.TraceRequestExceptionParams) -> None:
+        give_back(request)
+
+    async def answered(_: aiohttp.ClientSession, request: SimpleNamespace,
                        params: aiohttp.TraceRequestEndParams) -> None:
+        give_back(request)
         if not counted(params.url):
             return
         response, retry_after = params.response, None
@@ -371,6 +421,7 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
     trace = http.http_trace or aiohttp.TraceConfig()
     trace.on_request_start.append(leaving)
     trace.on_request_end.append(answered)
+    trace.on_request_exception.append(failed)
     http.http_trace = trace
     setattr(http, "request", followed)  # noqa: B010 - an instance attribute, by design
     return pace

@@ -35,6 +35,12 @@ class Shards:
             return None
         return self.count, self.ids
 
+    @property
+    def share(self) -> float:
+        """The part of the bot's shards this process holds (1.0 unsharded)."""
+        subset = self.subset
+        return 1.0 if subset is None else len(set(subset[1])) / subset[0]
+
     def owns(self, guild_id: int) -> bool:
         """Whether this guild's events, and its timed work, belong to this process."""
         subset = self.subset

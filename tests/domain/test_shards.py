@@ -49,3 +49,10 @@ def test_settings_refuse_shards_that_cannot_be(
     monkeypatch.setenv("SHARD_IDS", ids)
     with pytest.raises(SettingsError):
         Settings.load(env_file=None)
+
+
+def test_a_process_shares_the_bots_budget_by_the_shards_it_holds() -> None:
+    assert EVERY_GUILD.share == 1.0
+    assert Shards(4).share == 1.0
+    assert Shards(4, (0, 1)).share == 0.5
+    assert Shards(4, (3, 3)).share == 0.25  # a shard named twice is held once
