@@ -117,6 +117,10 @@ class SlidingWindowLimiter:
         self._paused_until = 0.0
 
     @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
     def rate(self) -> float:
         """Grants per second at the current pace."""
         return self._limit / self._window
@@ -264,6 +268,15 @@ class _Bucket:
     per: float = 0.0  # the longest Reset-After seen: the bucket's window
     refills_at: float = 0.0  # when an exhausted bucket (Remaining 0, or a 429) refills
     pending: list[_Ticket] = field(default_factory=list)
+    # Once the bucket has been emptied: its requests held as the global ones are, each
+    # until a window after its answer. discord.py counts a bucket by its answers, which
+    # can come back out of order (an answer from the last window read after one from
+    # this window), and then sends a full bucket into a window already begun.
+    gate: SlidingWindowLimiter | None = None
+
+    def emptied(self, clock: Callable[[], float]) -> None:
+        if self.per > 0 and (self.gate is None or self.gate.limit != self.limit):
+            self.gate = SlidingWindowLimiter(self.limit, self.per, clock)
 
 
 class Watch:
@@ -353,8 +366,15 @@ class DiscordPace:
         if status == 429:
             self.route_429s += 1
             bucket.refills_at = now + (reset_after or _seconds(headers.get("Retry-After"), 1.0))
+            bucket.emptied(self._clock)
         elif headers.get("X-RateLimit-Remaining") == "0":
             bucket.refills_at = now + reset_after
+            bucket.emptied(self._clock)
+
+    def gate(self, bucket_key: str) -> SlidingWindowLimiter | None:
+        """The bucket's own limiter, once it has been emptied (see `_Bucket.gate`)."""
+        bucket = self._buckets.get(bucket_key)
+        return None if bucket is None else bucket.gate
 
 
 def is_global_429(status: int, headers: Any) -> bool:
@@ -394,13 +414,22 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
 
     async def leaving(_: aiohttp.ClientSession, request: SimpleNamespace,
                       params: aiohttp.TraceRequestStartParams) -> None:
-        if counted(params.url):
-            request.slot = await limiter.acquire()
+        if not counted(params.url):
+            return
+        gate = pace.gate(_bucket_key.get())
+        if gate is not None:
+            request.route_slot = gate, await gate.acquire()
+        try:
+            request.slot = limiter, await limiter.acquire()
+        except BaseException:
+            give_back(request)  # no answer will come to give it back
+            raise
 
     def give_back(request: SimpleNamespace) -> None:
-        slot = getattr(request, "slot", None)
-        if slot is not None:
-            limiter.release(slot)
+        for taken in ("route_slot", "slot"):
+            held: tuple[SlidingWindowLimiter, int] | None = getattr(request, taken, None)
+            if held is not None:
+                held[0].release(held[1])
 
     async def failed(_: aiohttp.ClientSession, request: SimpleNamespace,
                      __: aiohttp.TraceRequestExceptionParams) -> None:

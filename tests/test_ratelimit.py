@@ -333,3 +333,47 @@ def test_processes_split_discords_one_budget_by_their_shards() -> None:
     assert limiter_for(1.0).rate == REQUESTS_PER_SECOND / WINDOW
     assert limiter_for(0.5).rate == limiter_for(1.0).rate / 2
     assert limiter_for(0.001).rate == 1 / WINDOW  # never nothing at all
+
+
+async def test_an_emptied_bucket_holds_its_requests_until_a_window_after_their_answers() -> None:
+    """Once a route's bucket has been emptied, its requests are held as the global ones
+    are: discord.py counts a bucket by its answers, which can come back out of order, and
+    would then send a full bucket into a window of Discord's already begun."""
+    clock = [0.0]
+    pace = _pace(clock)
+    with pace._following(MOVES):
+        pace.heard(MOVES, 200, {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "1",
+                                "X-RateLimit-Reset-After": "10.000"})
+        assert pace.gate(MOVES) is None  # never emptied: discord.py's own count is enough
+        pace.heard(MOVES, 200, {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0",
+                                "X-RateLimit-Reset-After": "9.500"})
+    gate = pace.gate(MOVES)
+    assert gate is not None
+    assert (gate.limit, gate.rate) == (2, 2 / 10.0)  # the bucket's size, its whole window
+    first, second = await gate.acquire(), await gate.acquire()
+    third = asyncio.create_task(gate.acquire())
+    gate.release(first)
+    clock[0] = 9.0
+    await asyncio.sleep(0.02)
+    assert not third.done()
+    clock[0] = 10.0
+    gate._on_timer()
+    await asyncio.wait_for(third, 1.0)
+    gate.release(second)
+
+
+def test_a_bucket_found_larger_gets_a_gate_of_its_new_size() -> None:
+    clock = [0.0]
+    pace = _pace(clock)
+    with pace._following(MOVES):
+        pace.heard(MOVES, 429, {"X-RateLimit-Limit": "5", "X-RateLimit-Reset-After": "5",
+                                "X-RateLimit-Scope": "user"})
+        first = pace.gate(MOVES)
+        pace.heard(MOVES, 200, {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
+                                "X-RateLimit-Reset-After": "5"})
+    assert first is not None
+    assert first.limit == 5
+    resized = pace.gate(MOVES)
+    assert resized is not None
+    assert resized is not first
+    assert resized.limit == 10
