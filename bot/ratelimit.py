@@ -108,7 +108,7 @@ class SlidingWindowLimiter:
         self._clock = clock
         self._slot_numbers = itertools.count()
         self._unanswered: set[int] = set()  # granted slots whose answer has not come back
-        self._answered: deque[float] = deque()  # when each answer came back, oldest first
+        self._freeing: list[float] = []  # heap: when each answered slot frees
         self._granted_by_rank: dict[int, deque[float]] = {}
         self._waiting: list[tuple[int, int, asyncio.Future[int]]] = []
         self._arrivals = itertools.count()
@@ -165,12 +165,14 @@ class SlidingWindowLimiter:
                 self.release(future.result())
             raise
 
-    def release(self, slot: int) -> None:
-        """The slot's request was answered (or failed): it frees a window from now."""
+    def release(self, slot: int, frees_in: float | None = None) -> None:
+        """The slot's request was answered (or failed): it frees a window from now, or in
+        `frees_in` seconds when Discord said when the window that counted it ends."""
         if slot not in self._unanswered:
             return
         self._unanswered.discard(slot)
-        self._answered.append(self._clock())
+        heapq.heappush(self._freeing,
+                       self._clock() + (self._window if frees_in is None else frees_in))
         if self._waiting:
             self._hand_out()
 
@@ -179,11 +181,11 @@ class SlidingWindowLimiter:
         return self._limit if rank == Priority.PEOPLE else self._limit - self._reserved
 
     def _held(self) -> int:
-        """Slots taken now: unanswered ones, and those answered less than a window ago."""
-        expired = self._clock() - self._window
-        while self._answered and self._answered[0] <= expired:
-            self._answered.popleft()
-        return len(self._unanswered) + len(self._answered)
+        """Slots taken now: unanswered ones, and answered ones not yet freed."""
+        now = self._clock()
+        while self._freeing and self._freeing[0] <= now:
+            heapq.heappop(self._freeing)
+        return len(self._unanswered) + len(self._freeing)
 
     def _has_room(self, rank: int) -> bool:
         now = self._clock()
@@ -223,11 +225,11 @@ class SlidingWindowLimiter:
         due = max(self._paused_until, self._spaced_until(self._waiting[0][0]))
         # The answered slot whose expiry brings the count under the limit, if any.
         expiring = self._held() - self._slots(self._waiting[0][0])
-        if expiring >= len(self._answered):
+        if expiring >= len(self._freeing):
             if due <= now:
                 return  # only an answer can free a slot
         elif expiring >= 0:
-            due = max(due, self._answered[expiring] + self._window)
+            due = max(due, heapq.nsmallest(expiring + 1, self._freeing)[-1])
         if self._timer is not None and self._timer_due <= due:
             return
         if self._timer is not None:
@@ -268,10 +270,11 @@ class _Bucket:
     per: float = 0.0  # the longest Reset-After seen: the bucket's window
     refills_at: float = 0.0  # when an exhausted bucket (Remaining 0, or a 429) refills
     pending: list[_Ticket] = field(default_factory=list)
-    # Once the bucket has been emptied: its requests held as the global ones are, each
-    # until a window after its answer. discord.py counts a bucket by its answers, which
-    # can come back out of order (an answer from the last window read after one from
-    # this window), and then sends a full bucket into a window already begun.
+    # Once the bucket has been emptied: its requests held from leaving until the window
+    # that counted them ends (as their answer says). discord.py counts a bucket by its
+    # answers, which can come back out of order (an answer from the last window read
+    # after one from this window), and then sends a full bucket into a window already
+    # begun.
     gate: SlidingWindowLimiter | None = None
 
     def emptied(self, clock: Callable[[], float]) -> None:
@@ -420,16 +423,23 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
         if gate is not None:
             request.route_slot = gate, await gate.acquire()
         try:
-            request.slot = limiter, await limiter.acquire()
+            request.slot = await limiter.acquire()
         except BaseException:
             give_back(request)  # no answer will come to give it back
             raise
 
-    def give_back(request: SimpleNamespace) -> None:
-        for taken in ("route_slot", "slot"):
-            held: tuple[SlidingWindowLimiter, int] | None = getattr(request, taken, None)
-            if held is not None:
-                held[0].release(held[1])
+    def give_back(request: SimpleNamespace, window_ends_in: float | None = None) -> None:
+        """Free the request's slots. Its route slot frees when the bucket's window that
+        counted it ends, if the answer said (`window_ends_in`): Discord refills a bucket
+        whole, so holding each slot a full window from its own answer would hold a
+        leader's move back behind a refill Discord has already made."""
+        route_slot = getattr(request, "route_slot", None)
+        if route_slot is not None:
+            gate, slot = route_slot
+            gate.release(slot, window_ends_in)
+        slot = getattr(request, "slot", None)
+        if slot is not None:
+            limiter.release(slot)
 
     async def failed(_: aiohttp.ClientSession, request: SimpleNamespace,
                      __: aiohttp.TraceRequestExceptionParams) -> None:
@@ -437,10 +447,11 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
 
     async def answered(_: aiohttp.ClientSession, request: SimpleNamespace,
                        params: aiohttp.TraceRequestEndParams) -> None:
-        give_back(request)
+        response, retry_after = params.response, None
+        reset_after = response.headers.get("X-RateLimit-Reset-After")
+        give_back(request, None if reset_after is None else _seconds(reset_after, 0.0))
         if not counted(params.url):
             return
-        response, retry_after = params.response, None
         if is_global_429(response.status, response.headers):
             # Read here (aiohttp keeps the body for discord.py): the exact pause.
             with suppress(aiohttp.ClientError, ValueError, KeyError, TypeError):

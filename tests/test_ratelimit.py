@@ -335,10 +335,11 @@ def test_processes_split_discords_one_budget_by_their_shards() -> None:
     assert limiter_for(0.001).rate == 1 / WINDOW  # never nothing at all
 
 
-async def test_an_emptied_bucket_holds_its_requests_until_a_window_after_their_answers() -> None:
-    """Once a route's bucket has been emptied, its requests are held as the global ones
-    are: discord.py counts a bucket by its answers, which can come back out of order, and
-    would then send a full bucket into a window of Discord's already begun."""
+async def test_an_emptied_bucket_holds_its_requests_until_their_window_ends() -> None:
+    """Once a route's bucket has been emptied, each of its requests holds a slot from
+    leaving until the window that counted it ends (its answer's Reset-After): discord.py
+    counts a bucket by its answers, which can come back out of order, and would then
+    send a full bucket into a window of Discord's already begun."""
     clock = [0.0]
     pace = _pace(clock)
     with pace._following(MOVES):
@@ -352,14 +353,18 @@ async def test_an_emptied_bucket_holds_its_requests_until_a_window_after_their_a
     assert (gate.limit, gate.rate) == (2, 2 / 10.0)  # the bucket's size, its whole window
     first, second = await gate.acquire(), await gate.acquire()
     third = asyncio.create_task(gate.acquire())
-    gate.release(first)
-    clock[0] = 9.0
+    clock[0] = 30.0
+    await asyncio.sleep(0.02)
+    assert not third.done()  # both unanswered: either may yet be counted
+    gate.release(first, 4.0)  # counted in a window that ends 4 s from now
+    gate.release(second)  # failed: held a whole window
+    clock[0] = 33.9
+    gate._on_timer()
     await asyncio.sleep(0.02)
     assert not third.done()
-    clock[0] = 10.0
+    clock[0] = 34.0  # the first's window is over: Discord has refilled the bucket
     gate._on_timer()
     await asyncio.wait_for(third, 1.0)
-    gate.release(second)
 
 
 def test_a_bucket_found_larger_gets_a_gate_of_its_new_size() -> None:
