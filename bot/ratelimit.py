@@ -94,7 +94,8 @@ class SlidingWindowLimiter:
     them between leaving and answering: a grant holds its slot until `window` after it
     is released (its answer came back). Waiters are served by priority, then arrival,
     and `reserved` of the slots only for people's work; past `space_after` grants of
-    one priority in a window, that priority goes at most one per `window / limit`.
+    one priority in a window (if given), that priority goes at most one per
+    `window / limit`.
     Nobody holds a lock while waiting: one timer hands out each freed slot."""
 
     def __init__(self, limit: int, window: float = 1.0,
@@ -102,7 +103,7 @@ class SlidingWindowLimiter:
                  space_after: int | None = None) -> None:
         self._limit = limit
         self._reserved = min(reserved, limit - 1)
-        self._space_after = limit if space_after is None else space_after
+        self._space_after = space_after
         self._window = self._base_window = window
         self._calm = 0  # grants since the last global 429
         self._clock = clock
@@ -141,7 +142,8 @@ class SlidingWindowLimiter:
         self._calm = 0
 
     def _grant(self, rank: int) -> int:
-        self._granted_by_rank.setdefault(rank, deque()).append(self._clock())
+        if self._space_after is not None:
+            self._granted_by_rank.setdefault(rank, deque()).append(self._clock())
         slot = next(self._slot_numbers)
         self._unanswered.add(slot)
         self._calm += 1
@@ -195,9 +197,9 @@ class SlidingWindowLimiter:
 
     def _spaced_until(self, rank: int) -> float:
         """When the next grant for `rank` may go, by the even spacing past `space_after`
-        of its own grants in the window."""
+        of its own grants in the window (None: no spacing)."""
         own = self._granted_by_rank.get(rank)
-        if not own:
+        if not own or self._space_after is None:
             return 0.0
         expired = self._clock() - self._window
         while own and own[0] <= expired:

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 import aiohttp
 import discord
 import pytest
+from aiohttp import web
 from yarl import URL
 
 from bot.ratelimit import (
@@ -382,3 +383,46 @@ def test_a_bucket_found_larger_gets_a_gate_of_its_new_size() -> None:
     assert resized is not None
     assert resized is not first
     assert resized.limit == 10
+
+
+async def test_a_gated_requests_slot_frees_when_its_answer_says_the_window_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through discord.py's real HTTP client and the bot's trace hooks: once the bucket
+    was emptied, the next request's slot frees when its answer's Reset-After says, not a
+    whole window (the longest Reset-After seen) after it."""
+    resets = iter(["0.6", "0.05"])
+
+    async def move(_: web.Request) -> web.Response:
+        return web.json_response({}, headers={
+            "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset-After": next(resets), "X-RateLimit-Bucket": "moves"})
+
+    async def me(_: web.Request) -> web.Response:
+        return web.json_response({"id": "1", "username": "bot", "discriminator": "0",
+                                  "avatar": None})
+
+    app = web.Application()
+    app.router.add_patch("/api/v10/guilds/{guild}/members/{member}", move)
+    app.router.add_get("/api/v10/users/@me", me)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    pace = pace_requests(http, SlidingWindowLimiter(50))
+    try:
+        await http.static_login("token")
+        route = discord.http.Route("PATCH", "/guilds/{guild_id}/members/{user_id}",
+                                   guild_id=7, user_id=8)
+        for _ in range(2):
+            await http.request(route, json={})
+        gate = pace.gate(f"{route.key}:{route.major_parameters}")
+        assert gate is not None
+        assert gate.rate == 1 / 0.6  # its window: the longest Reset-After seen
+        await asyncio.wait_for(gate.acquire(), 0.4)  # freed 0.05 s after the answer
+    finally:
+        await http.close()
+        await runner.cleanup()
