@@ -280,6 +280,7 @@ class _Bucket:
     gate: SlidingWindowLimiter | None = None
 
     def emptied(self, clock: Callable[[], float]) -> None:
+        """The bucket ran dry: gate it from now on (anew if Discord changed its size)."""
         if self.per > 0 and (self.gate is None or self.gate.limit != self.limit):
             self.gate = SlidingWindowLimiter(self.limit, self.per, clock)
 
