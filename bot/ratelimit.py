@@ -92,11 +92,11 @@ def priority(level: Priority) -> Iterator[None]:
 class SlidingWindowLimiter:
     """At most `limit` requests counted in any `window` seconds, however Discord places
     them between leaving and answering: a grant holds its slot until `window` after it
-    is released (its answer came back). Waiters are served by priority, then arrival,
-    and `reserved` of the slots only for people's work; past `space_after` grants of
-    one priority in a window (if given), that priority goes at most one per
-    `window / limit`.
-    Nobody holds a lock while waiting: one timer hands out each freed slot."""
+    is released (its answer came back), or for as long as `release` is told. Waiters
+    are served by priority, then arrival, and `reserved` of the slots only for people's
+    work; past `space_after` grants of one priority in a window (if given), that
+    priority goes at most one per `window / limit`. Nobody holds a lock while waiting:
+    one timer hands out each freed slot."""
 
     def __init__(self, limit: int, window: float = 1.0,
                  clock: Callable[[], float] = time.monotonic, *, reserved: int = 0,

@@ -260,12 +260,16 @@ async def test_never_more_than_the_limit_in_any_window_however_requests_travel()
     loop = asyncio.get_running_loop()
     randomly = random.Random(13)
     arrivals: list[float] = []
+    departures: list[float] = []
+    answers: list[float] = []
 
     async def request() -> None:
         slot = await limiter.acquire()
         left = loop.time()
+        departures.append(left)
         await asyncio.sleep(randomly.uniform(0.0, 0.6 * window))
         answered = loop.time()
+        answers.append(answered)
         arrivals.append(left + randomly.random() * (answered - left))
         limiter.release(slot)
 
@@ -274,7 +278,8 @@ async def test_never_more_than_the_limit_in_any_window_however_requests_travel()
     busiest = max(bisect.bisect_left(arrivals, start + window) - index
                   for index, start in enumerate(arrivals))
     assert busiest <= limit
-    assert busiest == limit  # the budget was used, not only respected
+    # The budget was used, not only respected: a full window's worth left at once.
+    assert sum(1 for left in departures if left < min(answers)) == limit
 
 
 async def test_a_request_cancelled_as_its_slot_came_gives_the_slot_back() -> None:
@@ -390,8 +395,8 @@ async def test_a_gated_requests_slot_frees_when_its_answer_says_the_window_ends(
 ) -> None:
     """Through discord.py's real HTTP client and the bot's trace hooks: once the bucket
     was emptied, the next request's slot frees when its answer's Reset-After says, not a
-    whole window (the longest Reset-After seen) after it."""
-    resets = iter(["0.6", "0.05"])
+    whole window (the longest Reset-After seen) after it. No timing is asserted."""
+    resets = iter(["0.6", "0"])
 
     async def move(_: web.Request) -> web.Response:
         return web.json_response({}, headers={
@@ -422,7 +427,10 @@ async def test_a_gated_requests_slot_frees_when_its_answer_says_the_window_ends(
         gate = pace.gate(f"{route.key}:{route.major_parameters}")
         assert gate is not None
         assert gate.rate == 1 / 0.6  # its window: the longest Reset-After seen
-        await asyncio.wait_for(gate.acquire(), 0.4)  # freed 0.05 s after the answer
+        # Its window is over as it answers: the slot is free at once, without waiting.
+        taking = asyncio.create_task(gate.acquire())
+        await asyncio.sleep(0)
+        assert taking.done()
     finally:
         await http.close()
         await runner.cleanup()
