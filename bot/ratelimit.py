@@ -56,14 +56,13 @@ MAX_WINDOW = 1.5
 # change finds one at once even while a thousand reminders go out (3 requests per
 # change; reminders then go at 45/s, not 50).
 RESERVED_FOR_PEOPLE = 5
-# Past this many grants of one priority in a window, that priority's requests are spaced
-# evenly (a window's worth over the window) instead of going out fifty at once: a bunch
-# reaches Discord spread by the network and by Discord's own queue (two bunches a window
-# apart can land in one of Discord's seconds), and it fills both ends' event loops at
-# once, so a leader's click waits behind it even with the first slot. Counted per
-# priority, a lone leader's three requests are never spaced behind reminders; five
-# hundred leaders at once are. A phase change during 1,700 reminders, p99 against idle:
-# 2.3-3.0x bunched, 1.3-1.8x spaced (benchmarks/priority.py).
+# Past this many grants of one priority in a window, reminders and background requests
+# are spaced evenly (a window's worth over the window) instead of going out fifty at once:
+# a bunch fills both ends' event loops at once, so a leader's click waits behind it even
+# with the first slot. A phase change during 1,700 reminders, p99 against idle: 2.3-3.0x
+# bunched, 1.3-1.8x spaced (benchmarks/priority.py). People's requests are never spaced:
+# a change's three or four requests leave together, and spacing them (as it did whenever
+# people's work passed ten requests a second) held its third request 40 ms.
 SPACE_AFTER = 10
 
 
@@ -94,9 +93,9 @@ class SlidingWindowLimiter:
     them between leaving and answering: a grant holds its slot until `window` after it
     is released (its answer came back), or for as long as `release` is told. Waiters
     are served by priority, then arrival, and `reserved` of the slots only for people's
-    work; past `space_after` grants of one priority in a window (if given), that
-    priority goes at most one per `window / limit`. Nobody holds a lock while waiting:
-    one timer hands out each freed slot."""
+    work; past `space_after` grants of one priority in a window (if given), reminders
+    and background work go at most one per `window / limit` (people's never). Nobody
+    holds a lock while waiting: one timer hands out each freed slot."""
 
     def __init__(self, limit: int, window: float = 1.0,
                  clock: Callable[[], float] = time.monotonic, *, reserved: int = 0,
@@ -142,7 +141,7 @@ class SlidingWindowLimiter:
         self._calm = 0
 
     def _grant(self, rank: int) -> int:
-        if self._space_after is not None:
+        if self._space_after is not None and rank != Priority.PEOPLE:
             self._granted_by_rank.setdefault(rank, deque()).append(self._clock())
         slot = next(self._slot_numbers)
         self._unanswered.add(slot)
@@ -197,7 +196,7 @@ class SlidingWindowLimiter:
 
     def _spaced_until(self, rank: int) -> float:
         """When the next grant for `rank` may go, by the even spacing past `space_after`
-        of its own grants in the window (None: no spacing)."""
+        of its own grants in the window (none recorded for people: no spacing)."""
         own = self._granted_by_rank.get(rank)
         if not own or self._space_after is None:
             return 0.0

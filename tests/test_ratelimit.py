@@ -53,14 +53,14 @@ async def test_under_the_limit_nobody_waits() -> None:
     assert loop.time() - started < 0.05
 
 
-async def test_past_the_first_few_of_a_priority_it_is_spaced_evenly() -> None:
-    """Fifty requests at once reach Discord as a bunch, which network and queue spread
-    unevenly: past `space_after` grants of one priority in a window, that priority goes
-    one per window / limit, reminders and people alike (the limiter's clock is moved by
-    hand; no timing of this machine is measured)."""
+async def test_past_the_first_few_reminders_of_a_window_they_are_spaced_evenly() -> None:
+    """Fifty reminders at once fill both ends' event loops in one bunch: past
+    `space_after` grants of one priority in a window, reminders and background work go
+    one per window / limit (the limiter's clock is moved by hand; no timing of this
+    machine is measured)."""
     clock = [0.0]
     limiter = SlidingWindowLimiter(40, window=0.4, clock=lambda: clock[0], space_after=5)
-    for level in (Priority.TIMED, Priority.PEOPLE):
+    for level in (Priority.TIMED, Priority.BACKGROUND):
         for _ in range(5):  # the first five at once
             await asyncio.wait_for(limiter.acquire(level), 1.0)
         sixth = asyncio.create_task(limiter.acquire(level))
@@ -69,6 +69,16 @@ async def test_past_the_first_few_of_a_priority_it_is_spaced_evenly() -> None:
         clock[0] += 0.01  # one spacing (window / limit) after the fifth
         await asyncio.wait_for(sixth, 1.0)
         clock[0] += 1.0  # the next priority starts in a window of its own
+
+
+async def test_peoples_requests_are_never_spaced() -> None:
+    """Leaders changing phase more than ten requests a second (a society's groups all
+    meeting at seven) still get each change's requests at once, up to the budget."""
+    clock = [0.0]
+    limiter = SlidingWindowLimiter(40, window=0.4, clock=lambda: clock[0], space_after=5)
+    for _ in range(40):  # with the clock still: any spacing would never end
+        await asyncio.wait_for(limiter.acquire(Priority.PEOPLE), 1.0)
+    assert limiter.waiting() == 0
 
 
 async def test_a_persons_request_is_not_spaced_behind_a_bunch_of_reminders() -> None:
