@@ -184,7 +184,9 @@ class BalintBot(commands.Bot):
         self.ledger = OverwriteLedger(self.http, deps.session_factory, deps.clock, self.get_channel)
         self.rooms = RoomService(self.http, deps.session_factory, deps.clock, self.ledger)
         self.cases = CaseService(deps.session_factory, deps.clock)
-        self.silence = SilenceKeeper(self, deps.session_factory, self.ledger, self.rooms)
+        self.silence = SilenceKeeper(
+            self, deps.session_factory, self.ledger, self.rooms, self.pace
+        )
         self.sessions = SessionService(
             self, deps.session_factory, deps.clock, deps.jobs, self.silence, self.rooms
         )

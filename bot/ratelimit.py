@@ -29,7 +29,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -301,6 +301,14 @@ class Watch:
 
 
 _watch: ContextVar[Watch | None] = ContextVar("_watch", default=None)
+# Requests announced by `DiscordPace.expecting` and not made yet, already in their queues.
+_expected: ContextVar[list[_Ticket] | None] = ContextVar("_expected", default=None)
+
+
+def bucket_key(route: discord.http.Route) -> str:
+    """The bucket discord.py counts a route's requests in: the route and its major
+    parameters (its channel, server or webhook)."""
+    return f"{route.key}:{route.major_parameters}"
 
 
 class DiscordPace:
@@ -340,19 +348,44 @@ class DiscordPace:
         return refill + (ahead // bucket.limit) * bucket.per + self.limiter.expected_wait()
 
     @contextmanager
-    def _following(self, bucket_key: str) -> Iterator[None]:
-        ticket = _Ticket(bucket_key)
-        bucket = self._buckets.setdefault(bucket_key, _Bucket())
-        bucket.pending.append(ticket)
-        watch = _watch.get()
-        if watch is not None:
-            watch.tickets.append(ticket)
+    def expecting(self, routes: Iterable[discord.http.Route]) -> Iterator[None]:
+        """Queue the requests this block is about to make in their buckets now, so that a
+        wait told meanwhile counts them and everything queued before them: a change
+        whose move is still behind its own overwrite must count every move planned in
+        its server (ten a server per 10 s), not only those already sent. Each request
+        made in the block takes its place; one not made leaves the queue with the block."""
+        expected = [_Ticket(bucket_key(route)) for route in routes]
+        for ticket in expected:
+            self._queue(ticket)
+        token = _expected.set(expected)
         try:
             yield
         finally:
-            bucket.pending.remove(ticket)
+            _expected.reset(token)
+            for ticket in expected:  # announced, never made
+                self._buckets[ticket.bucket].pending.remove(ticket)
 
-    def heard(self, bucket_key: str, status: int, headers: Any,
+    def _queue(self, ticket: _Ticket) -> None:
+        self._buckets.setdefault(ticket.bucket, _Bucket()).pending.append(ticket)
+        watch = _watch.get()
+        if watch is not None:
+            watch.tickets.append(ticket)
+
+    @contextmanager
+    def _following(self, key: str) -> Iterator[None]:
+        expected = _expected.get() or []
+        ticket = next((t for t in expected if t.bucket == key), None)
+        if ticket is None:
+            ticket = _Ticket(key)
+            self._queue(ticket)
+        else:
+            expected.remove(ticket)  # queued (and watched) since it was announced
+        try:
+            yield
+        finally:
+            self._buckets[key].pending.remove(ticket)
+
+    def heard(self, key: str, status: int, headers: Any,
               retry_after: float | None = None) -> None:
         """Learn from an answer's headers: the bucket's size and refill, a global 429
         (`retry_after`: the body's exact figure; the header is rounded up to seconds)."""
@@ -361,7 +394,7 @@ class DiscordPace:
             self.global_429s += 1
             self.limiter.slow_down(retry_after or _seconds(headers.get("Retry-After"), 1.0))
             return
-        bucket = self._buckets.get(bucket_key)
+        bucket = self._buckets.get(key)
         if bucket is None:
             return
         reset_after = _seconds(headers.get("X-RateLimit-Reset-After"), 0.0)
@@ -376,9 +409,9 @@ class DiscordPace:
             bucket.refills_at = now + reset_after
             bucket.emptied(self._clock)
 
-    def gate(self, bucket_key: str) -> SlidingWindowLimiter | None:
+    def gate(self, key: str) -> SlidingWindowLimiter | None:
         """The bucket's own limiter, once it has been emptied (see `_Bucket.gate`)."""
-        bucket = self._buckets.get(bucket_key)
+        bucket = self._buckets.get(key)
         return None if bucket is None else bucket.gate
 
 
@@ -394,7 +427,7 @@ def _seconds(value: str | None, default: float) -> float:
         return default
 
 
-_bucket_key: ContextVar[str] = ContextVar("_bucket_key", default="")
+_current_bucket: ContextVar[str] = ContextVar("_current_bucket", default="")
 
 
 def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) -> DiscordPace:
@@ -404,13 +437,13 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
     send: Callable[..., Awaitable[Any]] = http.request
 
     async def followed(route: discord.http.Route, **kwargs: Any) -> Any:
-        key = f"{route.key}:{route.major_parameters}"
-        token = _bucket_key.set(key)
+        key = bucket_key(route)
+        token = _current_bucket.set(key)
         try:
             with pace._following(key):
                 return await send(route, **kwargs)
         finally:
-            _bucket_key.reset(token)
+            _current_bucket.reset(token)
 
     def counted(url: URL) -> bool:
         api = URL(discord.http.Route.BASE).path
@@ -421,7 +454,7 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
                       params: aiohttp.TraceRequestStartParams) -> None:
         if not counted(params.url):
             return
-        gate = pace.gate(_bucket_key.get())
+        gate = pace.gate(_current_bucket.get())
         if gate is not None:
             request.route_slot = gate, await gate.acquire()
         try:
@@ -458,7 +491,7 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
             # Read here (aiohttp keeps the body for discord.py): the exact pause.
             with suppress(aiohttp.ClientError, ValueError, KeyError, TypeError):
                 retry_after = float((await response.json(content_type=None))["retry_after"])
-        pace.heard(_bucket_key.get(), response.status, response.headers, retry_after)
+        pace.heard(_current_bucket.get(), response.status, response.headers, retry_after)
 
     trace = http.http_trace or aiohttp.TraceConfig()
     trace.on_request_start.append(leaving)

@@ -7,7 +7,9 @@ import bisect
 import contextlib
 import random
 import socket
+from collections.abc import AsyncIterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 import aiohttp
 import discord
@@ -21,10 +23,12 @@ from bot.ratelimit import (
     DiscordPace,
     Priority,
     SlidingWindowLimiter,
+    bucket_key,
     limiter_for,
     pace_requests,
     priority,
 )
+from bot.services.silence import move_route
 
 
 async def test_no_more_than_the_limit_in_any_window() -> None:
@@ -225,6 +229,30 @@ def test_an_emptied_bucket_is_waited_for_one_window_per_full_bucket_ahead() -> N
     assert watches[24].expected_wait() == 0.0
 
 
+def test_a_move_announced_before_it_is_made_counts_every_move_queued_before_it() -> None:
+    """25 changes in one server, each still before its move (behind its own overwrite):
+    the 25th is told the refill and two more windows of ten, not a moment; a move never
+    made leaves the queue with its change."""
+    clock = [0.0]
+    pace = _pace(clock)
+    watches = []
+    changes = ExitStack()
+    for member_id in range(25):
+        with pace.watch() as watch:
+            changes.enter_context(pace.expecting([move_route(1, member_id)]))
+        watches.append(watch)
+    pace.heard(bucket_key(move_route(1, 0)), 200, {
+        "X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset-After": "10.000",
+    })
+    clock[0] = 4.0
+    assert watches[0].expected_wait() == 6.0
+    assert watches[24].expected_wait() == 6.0 + 2 * 10.0
+    changes.close()  # the changes ended without their moves
+    assert not watches[24].waiting_on_discord()
+    assert watches[24].expected_wait() == 0.0
+
+
 def test_a_routes_429_is_waited_for_and_a_global_one_slows_everyone() -> None:
     clock = [0.0]
     pace = _pace(clock)
@@ -400,18 +428,22 @@ def test_a_bucket_found_larger_gets_a_gate_of_its_new_size() -> None:
     assert resized.limit == 10
 
 
-async def test_a_gated_requests_slot_frees_when_its_answer_says_the_window_ends(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Through discord.py's real HTTP client and the bot's trace hooks: once the bucket
-    was emptied, the next request's slot frees when its answer's Reset-After says, not a
-    whole window (the longest Reset-After seen) after it. No timing is asserted."""
-    resets = iter(["0.6", "0"])
+@dataclass
+class _DiscordHttp:
+    """discord.py's real HTTP client, paced by the bot, against a small server answering
+    member moves with the next of `move_headers`."""
+
+    http: discord.http.HTTPClient
+    pace: DiscordPace
+    move_headers: list[dict[str, str]]
+
+
+@pytest.fixture
+async def discord_http(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_DiscordHttp]:
+    move_headers: list[dict[str, str]] = []
 
     async def move(_: web.Request) -> web.Response:
-        return web.json_response({}, headers={
-            "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset-After": next(resets), "X-RateLimit-Bucket": "moves"})
+        return web.json_response({}, headers=move_headers.pop(0) if move_headers else {})
 
     async def me(_: web.Request) -> web.Response:
         return web.json_response({"id": "1", "username": "bot", "discriminator": "0",
@@ -430,17 +462,42 @@ async def test_a_gated_requests_slot_frees_when_its_answer_says_the_window_ends(
     pace = pace_requests(http, SlidingWindowLimiter(50))
     try:
         await http.static_login("token")
-        route = discord.http.Route("PATCH", "/guilds/{guild_id}/members/{user_id}",
-                                   guild_id=7, user_id=8)
-        for _ in range(2):
-            await http.request(route, json={})
-        gate = pace.gate(f"{route.key}:{route.major_parameters}")
-        assert gate is not None
-        assert gate.rate == 1 / 0.6  # its window: the longest Reset-After seen
-        # Its window is over as it answers: the slot is free at once, without waiting.
-        taking = asyncio.create_task(gate.acquire())
-        await asyncio.sleep(0)
-        assert taking.done()
+        yield _DiscordHttp(http, pace, move_headers)
     finally:
         await http.close()
         await runner.cleanup()
+
+
+async def test_a_gated_requests_slot_frees_when_its_answer_says_the_window_ends(
+    discord_http: _DiscordHttp,
+) -> None:
+    """Through discord.py's real HTTP client and the bot's trace hooks: once the bucket
+    was emptied, the next request's slot frees when its answer's Reset-After says, not a
+    whole window (the longest Reset-After seen) after it. No timing is asserted."""
+    discord_http.move_headers.extend(
+        {"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0",
+         "X-RateLimit-Reset-After": reset, "X-RateLimit-Bucket": "moves"}
+        for reset in ("0.6", "0")
+    )
+    for _ in range(2):
+        await discord_http.http.edit_member(7, 8, channel_id=9)
+    gate = discord_http.pace.gate(bucket_key(move_route(7, 8)))
+    assert gate is not None
+    assert gate.rate == 1 / 0.6  # its window: the longest Reset-After seen
+    # Its window is over as it answers: the slot is free at once, without waiting.
+    taking = asyncio.create_task(gate.acquire())
+    await asyncio.sleep(0)
+    assert taking.done()
+
+
+async def test_an_announced_move_is_the_one_discord_py_then_makes(
+    discord_http: _DiscordHttp,
+) -> None:
+    """The move announced for a member is the request discord.py's `edit_member` makes
+    (the same bucket): it takes the announced place instead of queueing a second time."""
+    pace = discord_http.pace
+    with pace.watch() as watch, pace.expecting([move_route(7, 8)]):
+        assert watch.waiting_on_discord()  # queued from the announcement on
+        await discord_http.http.edit_member(7, 8, channel_id=9)
+        assert len(watch.tickets) == 1
+        assert not watch.waiting_on_discord()

@@ -42,6 +42,7 @@ from bot.domain.phases import Channel, PhaseTemplate, Position, SilenceKind, sil
 from bot.domain.rounds import Turn, round_silences
 from bot.errors import MissingBotPermission
 from bot.permissions import describe_missing
+from bot.ratelimit import DiscordPace
 
 if TYPE_CHECKING:
     from bot.services.rooms import RoomService
@@ -454,6 +455,24 @@ class SilencePlan:
     move_again: set[int]
 
 
+def _members_to_move(plan: SilencePlan) -> set[int]:
+    """Who carrying the plan out moves: the connected members whose voice silence it lays
+    or lifts (a move makes Discord apply it), and those to be moved again."""
+    room = plan.room
+    if not isinstance(room, discord.VoiceChannel):
+        return set()
+    in_room = {c.target_id for c in [*plan.stale, *plan.pending] if c.channel_id == room.id}
+    return (in_room | plan.move_again) & plan.connected
+
+
+def move_route(guild_id: int, member_id: int) -> discord.http.Route:
+    """The request that moves a member (discord.py's `HTTPClient.edit_member`), announced
+    to the pace before it is made."""
+    return discord.http.Route(
+        "PATCH", "/guilds/{guild_id}/members/{user_id}", guild_id=guild_id, user_id=member_id
+    )
+
+
 def touched_by_sync(meeting_id: Any, channel_ids: Sequence[Any]) -> ColumnElement[bool]:
     """The changes in force that a sync of a meeting may touch: the meeting's own and any
     other on its room and chat (whose originals the silences rest on). Values, or the
@@ -474,11 +493,13 @@ class SilenceKeeper:
         session_factory: async_sessionmaker[AsyncSession],
         ledger: OverwriteLedger,
         rooms: RoomService,
+        pace: DiscordPace,
     ) -> None:
         self._client = client
         self._session_factory = session_factory
         self._ledger = ledger
         self._rooms = rooms
+        self._pace = pace
 
     async def sync(
         self,
@@ -604,6 +625,15 @@ class SilenceKeeper:
         Discord apply it, the text overwrite. Leaving it: the text overwrite, the voice
         one, the move that gives SPEAK back.
         """
+        # The moves are announced before the overwrites that come first: a leader told
+        # how long the change waits must count every move queued in the server before it.
+        moves = [move_route(guild.id, member_id) for member_id in _members_to_move(plan)]
+        with self._pace.expecting(moves):
+            return await self._carry_out(guild, plan)
+
+    async def _carry_out(
+        self, guild: discord.Guild, plan: SilencePlan
+    ) -> tuple[list[str], list[Restored]]:
         failures: list[str] = []
         restored: list[Restored] = []
         # Newest first: undone in the reverse of the order they were made.

@@ -142,3 +142,44 @@ async def test_a_slowed_change_that_discord_then_refuses_does_not_stay_promised(
     assert "Discord refused" in (result.followups[0].content or "")
     assert harness.emu.can_speak(presenter)
     await assert_silence_invariant(harness)
+
+
+async def test_a_change_still_before_its_move_counts_the_moves_of_the_server_ahead(
+    harness: Harness,
+) -> None:
+    """Two groups in one server: the first change's move empties the server's move
+    bucket while the second change's own overwrite is still on its way. The second
+    leader is told the bucket's refill, which their move must wait for, not "a moment"."""
+    tuesday = await meeting_group(harness, members=2, name="Tuesday group")
+    thursday = await harness.create_group(name="Thursday group")
+    for user_id in harness.people.members[2:4]:
+        await harness.add_and_accept(thursday, user_id)
+        await harness.emu.join_voice(user_id, thursday.voice_channel_id or 0)
+    for group, presenter in ((tuesday, harness.people.members[0]),
+                             (thursday, harness.people.members[2])):
+        await leader_says(harness, group, "session start")
+        await leader_says(harness, group, "case present", member=presenter, label="a case")
+    harness.emu.faults.set_bucket_limit(MEMBER_ROUTE, 1, 6.0, method="PATCH")
+    held = harness.emu.hold(OVERWRITE_ROUTE, method="PUT")  # Thursday's voice overwrite
+    start = len(harness.emu.request_log)
+    second = await harness.emu.run_command(harness.people.leader, harness.guild_id,
+                                           thursday.text_channel_id, "phase set",
+                                           phase="discussion")
+    await held.reached()
+    first = await harness.emu.run_command(harness.people.leader, harness.guild_id,
+                                          tuesday.text_channel_id, "phase set",
+                                          phase="discussion")
+    await second.wait_for(lambda r: SLOW in (r.content or ""), within=10)
+    moved = [r for r in harness.emu.request_log[start:] if r.route == MEMBER_ROUTE]
+    assert len(moved) == 1  # Tuesday's: the bucket is empty until it refills
+    assert 3 <= _seconds_told(second.content or "") <= 6, second.content
+    held.release()
+    await first.wait_for(lambda r: SLOW not in (r.content or "") and not r.deferred, within=15)
+    await second.wait_for(lambda r: SLOW not in (r.content or "") and not r.deferred, within=15)
+    await harness.settle()
+    assert "Discussion" in answer_text(second)
+    assert not harness.emu.can_speak(harness.people.members[0])
+    assert not harness.emu.can_speak(harness.people.members[2])
+    moves = [r for r in harness.emu.request_log[start:] if r.route == MEMBER_ROUTE]
+    assert [r.status for r in moves] == [200, 200]
+    await assert_silence_invariant(harness)
