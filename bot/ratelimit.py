@@ -64,6 +64,11 @@ RESERVED_FOR_PEOPLE = 5
 # a change's three or four requests leave together, and spacing them (as it did whenever
 # people's work passed ten requests a second) held its third request 40 ms.
 SPACE_AFTER = 10
+# As discord.py does with its own buckets: once this many are known, those unused this
+# long (nothing queued, refilled, no slot of their gate held) are forgotten. A bucket is
+# a route in one channel or server, and a national bot touches tens of thousands.
+FORGET_BUCKETS_PAST = 256
+BUCKET_IDLE_AFTER = 300.0
 
 
 class Priority(enum.IntEnum):
@@ -128,6 +133,10 @@ class SlidingWindowLimiter:
     def waiting(self) -> int:
         """Requests queued for a slot (for benchmarks and the leader's progress note)."""
         return sum(1 for _, _, future in self._waiting if not future.done())
+
+    def idle(self) -> bool:
+        """Nothing waits and no slot is held: forgetting this limiter loses nothing."""
+        return not self.waiting() and self._held() == 0
 
     def expected_wait(self) -> float:
         """Seconds a request queued now would wait, at the current pace."""
@@ -271,12 +280,18 @@ class _Bucket:
     per: float = 0.0  # the longest Reset-After seen: the bucket's window
     refills_at: float = 0.0  # when an exhausted bucket (Remaining 0, or a 429) refills
     pending: list[_Ticket] = field(default_factory=list)
+    last_used: float = 0.0
     # Once the bucket has been emptied: its requests held from leaving until the window
     # that counted them ends (as their answer says). discord.py counts a bucket by its
     # answers, which can come back out of order (an answer from the last window read
     # after one from this window), and then sends a full bucket into a window already
     # begun.
     gate: SlidingWindowLimiter | None = None
+
+    def idle(self, now: float) -> bool:
+        """Unused long enough, and holding nothing back, to be forgotten."""
+        return (not self.pending and now - self.last_used >= BUCKET_IDLE_AFTER
+                and self.refills_at <= now and (self.gate is None or self.gate.idle()))
 
     def emptied(self, clock: Callable[[], float]) -> None:
         """The bucket ran dry: gate it from now on (anew if Discord changed its size)."""
@@ -366,7 +381,15 @@ class DiscordPace:
                 self._buckets[ticket.bucket].pending.remove(ticket)
 
     def _queue(self, ticket: _Ticket) -> None:
-        self._buckets.setdefault(ticket.bucket, _Bucket()).pending.append(ticket)
+        now = self._clock()
+        bucket = self._buckets.get(ticket.bucket)
+        if bucket is None:
+            if len(self._buckets) >= FORGET_BUCKETS_PAST:
+                for key in [k for k, known in self._buckets.items() if known.idle(now)]:
+                    del self._buckets[key]
+            bucket = self._buckets[ticket.bucket] = _Bucket()
+        bucket.last_used = now
+        bucket.pending.append(ticket)
         watch = _watch.get()
         if watch is not None:
             watch.tickets.append(ticket)

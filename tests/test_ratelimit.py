@@ -18,6 +18,8 @@ from aiohttp import web
 from yarl import URL
 
 from bot.ratelimit import (
+    BUCKET_IDLE_AFTER,
+    FORGET_BUCKETS_PAST,
     REQUESTS_PER_SECOND,
     WINDOW,
     DiscordPace,
@@ -409,6 +411,48 @@ async def test_an_emptied_bucket_holds_its_requests_until_their_window_ends() ->
     clock[0] = 34.0  # the first's window is over: Discord has refilled the bucket
     gate._on_timer()
     await asyncio.wait_for(third, 1.0)
+
+
+def test_buckets_unused_for_minutes_are_forgotten_once_many_are_known() -> None:
+    """A national bot touches a route in tens of thousands of channels: as discord.py
+    does, past 256 known buckets those idle five minutes are forgotten, but never one
+    still in use, still refilling, or whose gate still holds a slot."""
+    clock = [0.0]
+    pace = _pace(clock)
+    busy, refilling = ExitStack(), "PUT /channels/{channel_id}/permissions:refilling"
+    busy.enter_context(pace._following("PUT /channels/{channel_id}/permissions:busy"))
+    with pace._following(refilling):
+        pace.heard(refilling, 200, {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
+                                    "X-RateLimit-Reset-After": "1000"})
+    for channel_id in range(FORGET_BUCKETS_PAST):
+        with pace._following(f"PUT /channels/{{channel_id}}/permissions:{channel_id}"):
+            pass
+    with pace._following(MOVES):
+        pace.heard(MOVES, 200, {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
+                                "X-RateLimit-Reset-After": "10"})
+    gate = pace.gate(MOVES)
+    assert gate is not None
+    held = asyncio.run(gate.acquire())  # a move on its way
+    clock[0] = BUCKET_IDLE_AFTER - 1
+    with pace._following("PUT /channels/{channel_id}/permissions:new"):
+        pass
+    assert len(pace._buckets) == FORGET_BUCKETS_PAST + 4  # nothing idle long enough yet
+    clock[0] = BUCKET_IDLE_AFTER + 10
+    with pace._following("PUT /channels/{channel_id}/permissions:newer"):
+        pass
+    assert set(pace._buckets) == {"PUT /channels/{channel_id}/permissions:busy", refilling,
+                                  MOVES, "PUT /channels/{channel_id}/permissions:new",
+                                  "PUT /channels/{channel_id}/permissions:newer"}
+    assert pace.gate(MOVES) is gate  # still holding a slot: Discord's window not over
+    gate.release(held, 0.0)
+    clock[0] = 2000.0  # past every refill and window
+    for channel_id in range(FORGET_BUCKETS_PAST):  # known again past the threshold
+        with pace._following(f"PUT /channels/{{channel_id}}/permissions:{channel_id}"):
+            pass
+    assert pace.gate(MOVES) is None
+    assert refilling not in pace._buckets
+    assert "PUT /channels/{channel_id}/permissions:busy" in pace._buckets
+    busy.close()
 
 
 def test_a_bucket_found_larger_gets_a_gate_of_its_new_size() -> None:
