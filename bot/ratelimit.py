@@ -267,9 +267,12 @@ def limiter_for(share: float) -> SlidingWindowLimiter:
 
 @dataclass(eq=False)  # each request is itself, whatever its route
 class _Ticket:
-    """One REST request of the bot, from the call until its answer."""
+    """One REST request of the bot, from the call until discord.py returns it."""
 
     bucket: str
+    # Answered (not refused with a 429): what is left is discord.py sleeping out the
+    # bucket it emptied, which holds no request queued behind it past the refill.
+    answered: bool = False
 
 
 @dataclass
@@ -353,13 +356,16 @@ class DiscordPace:
         return bucket is not None and ticket in bucket.pending
 
     def expected_wait(self, ticket: _Ticket) -> float:
-        """The route's bucket (its refill, then one window per full bucket ahead), then
-        the global queue."""
+        """The route's bucket (its refill, then one window per full bucket of unanswered
+        requests ahead), then the global queue; an answered request waits for the refill
+        alone."""
         bucket = self._buckets.get(ticket.bucket)
         if bucket is None or ticket not in bucket.pending:
             return 0.0
-        ahead = bucket.pending.index(ticket)
         refill = max(bucket.refills_at - self._clock(), 0.0)
+        if ticket.answered:
+            return refill
+        ahead = sum(not t.answered for t in bucket.pending[:bucket.pending.index(ticket)])
         return refill + (ahead // bucket.limit) * bucket.per + self.limiter.expected_wait()
 
     @contextmanager
@@ -395,7 +401,7 @@ class DiscordPace:
             watch.tickets.append(ticket)
 
     @contextmanager
-    def _following(self, key: str) -> Iterator[None]:
+    def _following(self, key: str) -> Iterator[_Ticket]:
         expected = _expected.get() or []
         ticket = next((t for t in expected if t.bucket == key), None)
         if ticket is None:
@@ -404,7 +410,7 @@ class DiscordPace:
         else:
             expected.remove(ticket)  # queued (and watched) since it was announced
         try:
-            yield
+            yield ticket
         finally:
             self._buckets[key].pending.remove(ticket)
 
@@ -450,7 +456,7 @@ def _seconds(value: str | None, default: float) -> float:
         return default
 
 
-_current_bucket: ContextVar[str] = ContextVar("_current_bucket", default="")
+_current_ticket: ContextVar[_Ticket | None] = ContextVar("_current_ticket", default=None)
 
 
 def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) -> DiscordPace:
@@ -460,13 +466,12 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
     send: Callable[..., Awaitable[Any]] = http.request
 
     async def followed(route: discord.http.Route, **kwargs: Any) -> Any:
-        key = bucket_key(route)
-        token = _current_bucket.set(key)
-        try:
-            with pace._following(key):
+        with pace._following(bucket_key(route)) as ticket:
+            token = _current_ticket.set(ticket)
+            try:
                 return await send(route, **kwargs)
-        finally:
-            _current_bucket.reset(token)
+            finally:
+                _current_ticket.reset(token)
 
     def counted(url: URL) -> bool:
         api = URL(discord.http.Route.BASE).path
@@ -477,7 +482,8 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
                       params: aiohttp.TraceRequestStartParams) -> None:
         if not counted(params.url):
             return
-        gate = pace.gate(_current_bucket.get())
+        ticket = _current_ticket.get()
+        gate = None if ticket is None else pace.gate(ticket.bucket)
         if gate is not None:
             request.route_slot = gate, await gate.acquire()
         try:
@@ -514,7 +520,11 @@ def pace_requests(http: discord.http.HTTPClient, limiter: SlidingWindowLimiter) 
             # Read here (aiohttp keeps the body for discord.py): the exact pause.
             with suppress(aiohttp.ClientError, ValueError, KeyError, TypeError):
                 retry_after = float((await response.json(content_type=None))["retry_after"])
-        pace.heard(_current_bucket.get(), response.status, response.headers, retry_after)
+        ticket = _current_ticket.get()
+        if ticket is not None:
+            ticket.answered = response.status != 429  # refused: it goes again
+        pace.heard("" if ticket is None else ticket.bucket, response.status, response.headers,
+                   retry_after)
 
     trace = http.http_trace or aiohttp.TraceConfig()
     trace.on_request_start.append(leaving)
