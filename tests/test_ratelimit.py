@@ -87,19 +87,6 @@ async def test_peoples_requests_are_never_spaced() -> None:
     assert limiter.waiting() == 0
 
 
-async def test_a_persons_request_is_not_spaced_behind_a_bunch_of_reminders() -> None:
-    """Spacing counts each priority's own grants: a lone leader's change during a reminder
-    burst goes at once, its three requests at the same moment."""
-    clock = [0.0]
-    limiter = SlidingWindowLimiter(40, window=0.4, clock=lambda: clock[0], space_after=5)
-    for _ in range(12):  # reminders, one spacing apart
-        await asyncio.wait_for(limiter.acquire(Priority.TIMED), 1.0)
-        clock[0] += 0.01
-    for _ in range(3):  # with the clock still: any spacing would never end
-        await asyncio.wait_for(limiter.acquire(Priority.PEOPLE), 1.0)
-    assert limiter.waiting() == 0
-
-
 async def test_people_go_before_reminders_before_background_whatever_the_arrival() -> None:
     limiter = SlidingWindowLimiter(2, window=0.05)
     limiter.release(await limiter.acquire())
