@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from benchmarks._side_by_side import (
     DATABASE,
     Side,
@@ -86,10 +88,15 @@ async def group_at_questions(harness: Harness, name: str, presenter: int) -> Gro
     return group
 
 
-async def _bot_side(
-    stack: AsyncExitStack, emu: Emulator, folder: Path, groups: int
+async def bot_side(
+    stack: AsyncExitStack,
+    emu: Emulator,
+    folder: Path,
+    groups: int,
+    before_start: Callable[[AsyncEngine, list[Group]], Awaitable[None]] | None = None,
 ) -> tuple[Side, World]:
-    """balint-bot's groups set up by an in-process bot, then the bot as its own process."""
+    """balint-bot's groups set up by an in-process bot, then the bot as its own process
+    (started after `before_start`, given the database and the groups, if any)."""
     engine = await stack.enter_async_context(fresh_database(DATABASE, folder))
     clock = ManualClock(datetime.now(UTC))
     emu.state.now = clock.now
@@ -101,6 +108,8 @@ async def _bot_side(
         for index in range(groups)
     ]
     await harness.stop_bot()
+    if before_start is not None:
+        await before_start(engine, made)
     emu.state.now = lambda: datetime.now(UTC)
     side = await launch("balint-bot", "benchmarks._bot", emu, folder, **await database_env(engine))
     stack.push_async_callback(side.stop)
@@ -122,7 +131,7 @@ async def _baseline_side(
     return side, World(guild_id, leader, [text for *_, text in places], presenters)
 
 
-async def _change(side: Side, world: World, phase: str) -> tuple[float, float]:
+async def timed_change(side: Side, world: World, phase: str) -> tuple[float, float]:
     """`/phase set <phase>`: seconds to the move, and to the last of the three requests."""
     emu = side.emu
     start = len(emu.request_log)
@@ -149,20 +158,20 @@ async def _answer(side: Side, world: World, command: str) -> float:
 async def latency(folder: Path) -> None:
     async with Emulator() as bot_emu, AsyncExitStack() as stack:
         bare_emu = await second_emulator(stack)
-        bot, bot_world = await _bot_side(stack, bot_emu, folder, 1)
+        bot, bot_world = await bot_side(stack, bot_emu, folder, 1)
         bare, bare_world = await _baseline_side(stack, bare_emu, folder, 1)
         for emu in (bot_emu, bare_emu):
             latency_only(emu)
         sides = [(bot, bot_world), (bare, bare_world)]
         # Warm both up (first-call imports and caches) before anything is counted.
         for side, world in sides:
-            await _change(side, world, "discussion")
-            await _change(side, world, "questions")
+            await timed_change(side, world, "discussion")
+            await timed_change(side, world, "questions")
         counts = {"discussion": [0, 0], "questions": [0, 0]}
         for _ in range(COUNTED_CHANGES):
             for phase, tally in counts.items():
                 before = await bot.report()
-                await _change(bot, bot_world, phase)
+                await timed_change(bot, bot_world, phase)
                 after = await bot.report()
                 tally[0] += after.statements - before.statements
                 tally[1] += after.transactions - before.transactions
@@ -179,11 +188,11 @@ async def latency(folder: Path) -> None:
         for index in range(SAMPLES):
             for side, world in sides if index % 2 else sides[::-1]:
                 await asyncio.sleep(SAMPLE_SPACING)
-                moved, done = await _change(side, world, "discussion")
+                moved, done = await timed_change(side, world, "discussion")
                 silenced[side.name].append(moved)
                 complete[side.name].append(done)
                 await asyncio.sleep(SAMPLE_SPACING)
-                lifted[side.name].append((await _change(side, world, "questions"))[0])
+                lifted[side.name].append((await timed_change(side, world, "questions"))[0])
         compare(
             "/phase set discussion → presenter silenced (the move)",
             silenced["balint-bot"],
@@ -247,7 +256,7 @@ async def concurrent_groups(folder: Path) -> None:
     async with Emulator() as bot_emu, AsyncExitStack() as stack:
         bare_emu = await second_emulator(stack)
         setup_started = time.perf_counter()
-        bot, bot_world = await _bot_side(stack, bot_emu, folder, CONCURRENT_GROUPS)
+        bot, bot_world = await bot_side(stack, bot_emu, folder, CONCURRENT_GROUPS)
         bare, bare_world = await _baseline_side(stack, bare_emu, folder, CONCURRENT_GROUPS)
         print(
             f"set up {CONCURRENT_GROUPS} live meetings on each side in "

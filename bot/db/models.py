@@ -281,7 +281,13 @@ class OverwriteChange(Base):
     """
 
     __tablename__ = "overwrite_changes"
-    __table_args__ = (Index("ix_overwrite_changes_open", "meeting_id", "restored_at"),)
+    # Rows are never deleted: the changes in force (by meeting, by channel in
+    # `touched_by_sync`, or all of them at a reconciliation) are found through these
+    # indexes, never by reading the history (tests/e2e/test_silence_history.py).
+    __table_args__ = (
+        Index("ix_overwrite_changes_open", "meeting_id", "restored_at"),
+        Index("ix_overwrite_changes_in_force", "restored_at", "channel_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))

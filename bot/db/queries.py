@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVarTuple
 
@@ -35,6 +35,7 @@ from bot.db.models import (
     MemberRole,
     Membership,
     MembershipStatus,
+    OverwriteChange,
     RoundTurn,
     Server,
 )
@@ -77,6 +78,38 @@ def on_shards(
     # PostgreSQL shifts a bigint by an integer only (no bigint >> bigint).
     shifted = server_id.op(">>", return_type=BigInteger)(literal_column("22", Integer))
     return query.where((shifted % count).in_(ids))
+
+
+async def live_meetings(
+    session: AsyncSession, shards: Shards, server_id: int | None = None
+) -> Sequence[Meeting]:
+    """The live meetings of this process's guilds (of the server `server_id`, if given)."""
+    query = select(Meeting).join(Group, Group.id == Meeting.group_id)
+    query = query.where(Meeting.status == MeetingStatus.LIVE)
+    result = await session.execute(on_shards(query, Group.server_id, shards, server_id))
+    return result.scalars().all()
+
+
+async def changes_in_force_outside(
+    session: AsyncSession,
+    meeting_ids: Collection[int],
+    shards: Shards,
+    server_id: int | None = None,
+) -> Sequence[OverwriteChange]:
+    """The overwrite changes still in force of any meeting but these, oldest first: what a
+    reconciliation lifts. Found through the index of changes in force, not the history."""
+    query = (
+        select(OverwriteChange)
+        .join(Meeting, Meeting.id == OverwriteChange.meeting_id)
+        .join(Group, Group.id == Meeting.group_id)
+        .where(
+            OverwriteChange.restored_at.is_(None),
+            OverwriteChange.meeting_id.not_in(meeting_ids),
+        )
+        .order_by(OverwriteChange.id)
+    )
+    result = await session.execute(on_shards(query, Group.server_id, shards, server_id))
+    return result.scalars().all()
 
 
 async def group_by_name(session: AsyncSession, server_id: int, name: str) -> Group | None:

@@ -790,43 +790,9 @@ class SessionService:
         problems: list[str] = []
         shards = self._jobs.shards
         async with self._session_factory() as session:
-            live = (
-                (
-                    await session.execute(
-                        queries.on_shards(
-                            select(Meeting)
-                            .join(Group, Group.id == Meeting.group_id)
-                            .where(Meeting.status == MeetingStatus.LIVE),
-                            Group.server_id,
-                            shards,
-                            server_id,
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            live_ids = {m.id for m in live}
-            orphans = (
-                (
-                    await session.execute(
-                        queries.on_shards(
-                            select(OverwriteChange)
-                            .join(Meeting, Meeting.id == OverwriteChange.meeting_id)
-                            .join(Group, Group.id == Meeting.group_id)
-                            .where(
-                                OverwriteChange.restored_at.is_(None),
-                                OverwriteChange.meeting_id.not_in(live_ids),
-                            )
-                            .order_by(OverwriteChange.id),
-                            Group.server_id,
-                            shards,
-                            server_id,
-                        )
-                    )
-                )
-                .scalars()
-                .all()
+            live = await queries.live_meetings(session, shards, server_id)
+            orphans = await queries.changes_in_force_outside(
+                session, {m.id for m in live}, shards, server_id
             )
             groups = {m.id: await session.get(Group, m.group_id) for m in live}
         problems += await self._silence.lift(orphans)

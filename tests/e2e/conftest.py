@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Coroutine, Generator
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import BalintBot, build_bot
@@ -356,3 +357,19 @@ async def present_case(harness: Harness, group: Group, presenter: int,
         return (await session.execute(
             select(Case).where(Case.label == label).order_by(Case.id.desc())
         )).scalars().first()
+
+
+@contextlib.contextmanager
+def statements_run(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement sent to the database meanwhile, with the values bound to it."""
+    run: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        _connection, _cursor, statement, parameters, _context, _many = args
+        run.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        yield run
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)

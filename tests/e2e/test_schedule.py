@@ -7,11 +7,11 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.db.models import Group, Meeting, MeetingStatus, Reminder, ScheduleSeries
 from cogs.schedule import ScheduleCommands
-from tests.e2e.conftest import START, Harness, answer_text
+from tests.e2e.conftest import START, Harness, answer_text, statements_run
 from tests.emulator.state import ScheduledEvent
 
 SCHEDULED, ACTIVE, COMPLETED, CANCELLED = 1, 2, 3, 4
@@ -252,18 +252,11 @@ async def test_show_after_a_change_reads_both_series_at_once(
         group.text_channel_id,
         **cast(dict[str, Any], {"from": "2026-06-01", "time": "18:00"}),
     )
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(harness.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(harness.engine) as run:
         result = await harness.command(
             harness.people.members[0], "schedule show", group.text_channel_id
         )
-    finally:
-        event.remove(harness.engine.sync_engine, "before_cursor_execute", seen)
+    statements = [statement for statement, _ in run]
     text = answer_text(result)
     assert "Every week on Tuesday at 18:00" in text
     assert f"<t:{int(FIRST_TUESDAY.timestamp())}:F>" in text  # the ended series' first
