@@ -25,12 +25,14 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks._side_by_side import Side, latency_only, percentile, second_emulator
 from benchmarks.phases import SAMPLE_SPACING, World, bot_side, timed_change
 from bot.db.models import Group, Meeting, MeetingStatus, OverwriteChange
+from bot.domain.phases import Channel
+from bot.services.silence import SILENCE_REASONS, TEXT_SILENCE, VOICE_SILENCE
 from tests.e2e.conftest import START
 
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "100"))
@@ -60,27 +62,29 @@ def with_history(drop_index: bool) -> Callable[[AsyncEngine, list[Group]], Await
             ]
             for at in range(0, len(rows), INSERTED_AT_ONCE):
                 await connection.execute(insert(Meeting), rows[at : at + INSERTED_AT_ONCE])
-            past = (
-                await connection.execute(
-                    Meeting.__table__.select()
-                    .with_only_columns(Meeting.__table__.c.id)
-                    .where(Meeting.__table__.c.status == MeetingStatus.ENDED)
-                )
-            ).scalars().all()
+            past = await connection.scalars(
+                select(Meeting.id).where(Meeting.status == MeetingStatus.ENDED)
+            )
+            # Two presenters a meeting, each silenced in the room and in the chat.
+            silences = [
+                (group.voice_channel_id, VOICE_SILENCE, SILENCE_REASONS[Channel.VOICE]),
+                (group.text_channel_id, TEXT_SILENCE, SILENCE_REASONS[Channel.TEXT]),
+            ]
             changes = [
                 {
                     "meeting_id": meeting_id,
                     "channel_id": channel,
-                    "target_id": 1000 + index % 12,
+                    "target_id": 1000 + (2 * index + presenter) % 12,
                     "target_is_role": False,
                     "applied_allow": 0,
-                    "applied_deny": 1 << 21,
-                    "reason": "presenter-silence",
+                    "applied_deny": deny,
+                    "reason": reason,
                     "applied_at": START,
                     "restored_at": START,
                 }
                 for index, meeting_id in enumerate(past)
-                for channel in [group.voice_channel_id, group.text_channel_id] * 2
+                for presenter in range(CHANGES_PER_MEETING // len(silences))
+                for channel, deny, reason in silences
             ]
             for at in range(0, len(changes), INSERTED_AT_ONCE):
                 await connection.execute(

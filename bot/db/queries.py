@@ -82,12 +82,13 @@ def on_shards(
 
 async def live_meetings(
     session: AsyncSession, shards: Shards, server_id: int | None = None
-) -> Sequence[Meeting]:
-    """The live meetings of this process's guilds (of the server `server_id`, if given)."""
-    query = select(Meeting).join(Group, Group.id == Meeting.group_id)
+) -> list[tuple[Meeting, Group]]:
+    """The live meetings of this process's guilds (of the server `server_id`, if given),
+    each with its group, in one statement."""
+    query = select(Meeting, Group).join(Group, Group.id == Meeting.group_id)
     query = query.where(Meeting.status == MeetingStatus.LIVE)
     result = await session.execute(on_shards(query, Group.server_id, shards, server_id))
-    return result.scalars().all()
+    return [(meeting, group) for meeting, group in result.all()]
 
 
 async def changes_in_force_outside(

@@ -792,14 +792,12 @@ class SessionService:
         async with self._session_factory() as session:
             live = await queries.live_meetings(session, shards, server_id)
             orphans = await queries.changes_in_force_outside(
-                session, {m.id for m in live}, shards, server_id
+                session, {meeting.id for meeting, _ in live}, shards, server_id
             )
-            groups = {m.id: await session.get(Group, m.group_id) for m in live}
         problems += await self._silence.lift(orphans)
-        for meeting in live:
-            group = groups[meeting.id]
-            guild = self._client.get_guild(group.server_id) if group else None
-            if group is None or guild is None or guild.unavailable:
+        for meeting, group in live:
+            guild = self._client.get_guild(group.server_id)
+            if guild is None or guild.unavailable:
                 continue
             async with self._locks.hold(group.id):
                 current = await self._still_live(meeting.id)

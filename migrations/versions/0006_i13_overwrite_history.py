@@ -1,4 +1,4 @@
-"""the changes in force found by channel through an index, not a scan of their history
+"""the changes in force (by channel, or all of them) found through an index, not the history
 
 Revision ID: 0006_i13_overwrite_history
 Revises: 0005_i16_frame
