@@ -20,8 +20,15 @@ Both wait GUILD_READY_TIMEOUT for more GUILD_CREATEs, not discord.py's 2 s: long
 enough that a busy machine does not end the stream early, short enough not to
 hide the start-up's own time.
 
-`python -m benchmarks.startup [--groups N …] [--runs R]` (default: 1,000 and 10,000
-groups, 3 starts each); BENCH_DATABASE=postgresql for PostgreSQL.
+`--history-weeks W` adds W weeks of past meetings to every group before the starts, as
+a society has after W weeks of use: each meeting ended with a case presented (its post
+opened, its prompts sent and a follow-up posted, closed after a month), its reminders
+sent, its attendance taken, its phases logged and its presenter's silences lifted.
+Start-up reads what is still to do; with the history it must take no longer.
+
+`python -m benchmarks.startup [--groups N …] [--runs R] [--history-weeks W]` (default:
+1,000 and 10,000 groups, 3 starts each, no history); BENCH_DATABASE=postgresql for
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -39,13 +46,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks._side_by_side import launch
 from benchmarks.schedule import GROUPS_PER_SERVER, seed
-from bot.db.models import Case, CaseStatus, FollowUpPrompt, Meeting, MeetingStatus
+from bot.db.models import (
+    Attendance,
+    Base,
+    Case,
+    CaseStatus,
+    FollowUp,
+    FollowUpPrompt,
+    Group,
+    Meeting,
+    MeetingStatus,
+    OverwriteChange,
+    PhaseLogEntry,
+    Reminder,
+)
 from tests.conftest import fresh_database
 from tests.e2e.processes import BotProcess, launch_bot_process
 from tests.emulator.control import Emulator
@@ -86,10 +107,185 @@ async def _add_presented_cases(engine: AsyncEngine) -> int:
             ).scalar_one()
             await conn.execute(
                 insert(FollowUpPrompt),
-                {"case_id": case_id, "before_meeting_id": meeting_id,
-                 "due_at": now - timedelta(hours=1), "sent_at": now - timedelta(hours=1)},
+                {
+                    "case_id": case_id,
+                    "before_meeting_id": meeting_id,
+                    "due_at": now - timedelta(hours=1),
+                    "sent_at": now - timedelta(hours=1),
+                },
             )
     return len(chosen)
+
+
+HISTORY_BATCH = 5_000
+MEMBERS_PRESENT = 6
+# Prompts go before the three meetings after a presentation (the default cycles).
+PROMPTED_WEEKS = 4
+PHASES_LOGGED = ("presentation", "questions", "discussion", "return", "closing")
+
+
+def _history_of(
+    group_id: int, channels: tuple[int, int], next_meeting: int, weeks: int, now: datetime
+) -> dict[type[Base], list[dict[str, Any]]]:
+    """One group's past: a meeting a week, each with what a meeting leaves behind. A case
+    still in its follow-up cycles was prompted before the group's next meeting too, as
+    the planner did before the restart."""
+    leader = 999
+    rows: dict[type[Base], list[dict[str, Any]]] = {}
+    # Ids laid out per group and week, far above the seeded ones.
+    base = 10**9 + group_id * 1_000
+    for week in range(1, weeks + 1):
+        start = now - timedelta(weeks=week)
+        meeting_id = case_id = base + week
+        presenter = 1000 + (group_id + week) % 12
+        rows.setdefault(Meeting, []).append(
+            {
+                "id": meeting_id,
+                "group_id": group_id,
+                "scheduled_start": start,
+                "planned_end": start + timedelta(minutes=90),
+                "status": MeetingStatus.ENDED,
+                "revision": 0,
+                "started_at": start,
+                "started_by": leader,
+                "ended_at": start + timedelta(minutes=90),
+                "created_at": start - timedelta(weeks=9),
+            }
+        )
+        rows.setdefault(Reminder, []).extend(
+            {
+                "meeting_id": meeting_id,
+                "offset_minutes": offset,
+                "due_at": start - timedelta(minutes=offset),
+                "sent_at": start - timedelta(minutes=offset),
+            }
+            for offset in (24 * 60, 15)
+        )
+        rows.setdefault(Case, []).append(
+            {
+                "id": case_id,
+                "group_id": group_id,
+                "meeting_id": meeting_id,
+                "case_number": 1,
+                "presenter_id": presenter,
+                "label": "a past case",
+                # Prompts end a month after the presentation; the case is then closed.
+                "status": CaseStatus.PRESENTED if week < PROMPTED_WEEKS else CaseStatus.CLOSED,
+                "offered_at": start - timedelta(days=1),
+                "presented_at": start,
+                "closed_at": None if week < PROMPTED_WEEKS else start + timedelta(weeks=4),
+                "forum_thread_id": 2 * 10**17 + case_id,
+                "prompts_sent": 2,
+            }
+        )
+        rows.setdefault(FollowUpPrompt, []).extend(
+            {
+                "case_id": case_id,
+                "before_meeting_id": meeting_id - later,  # the meeting `later` weeks on
+                "due_at": start + timedelta(weeks=later),
+                "sent_at": start + timedelta(weeks=later),
+            }
+            for later in (1, 2)
+            if week > later
+        )
+        if week < PROMPTED_WEEKS:
+            rows[FollowUpPrompt].append(
+                {
+                    "case_id": case_id,
+                    "before_meeting_id": next_meeting,
+                    "due_at": now - timedelta(hours=1),
+                    "sent_at": now - timedelta(hours=1),
+                }
+            )
+        rows.setdefault(FollowUp, []).append(
+            {
+                "case_id": case_id,
+                "author_id": presenter,
+                "text": "The patient came back.",
+                "submission_key": f"history-{case_id}",
+                "created_at": start + timedelta(weeks=1),
+                "posted_message_id": 3 * 10**17 + case_id,
+                "posted_at": start + timedelta(weeks=1),
+                "post_attempts": 1,
+            }
+        )
+        rows.setdefault(Attendance, []).extend(
+            {
+                "meeting_id": meeting_id,
+                "user_id": 1000 + member,
+                "joined_at": start,
+                "left_at": start + timedelta(minutes=90),
+            }
+            for member in range(MEMBERS_PRESENT)
+        )
+        rows.setdefault(PhaseLogEntry, []).extend(
+            {
+                "meeting_id": meeting_id,
+                "case_id": case_id,
+                "case_number": 1,
+                "phase": phase,
+                "started_at": start + timedelta(minutes=15 * index),
+                "started_by": leader,
+                "planned_seconds": 900,
+                "ended_at": start + timedelta(minutes=15 * (index + 1)),
+            }
+            for index, phase in enumerate(PHASES_LOGGED)
+        )
+        rows.setdefault(OverwriteChange, []).extend(
+            {
+                "meeting_id": meeting_id,
+                "channel_id": channel,
+                "target_id": presenter,
+                "target_is_role": False,
+                "applied_allow": 0,
+                "applied_deny": 0,
+                "reason": "presenter-silence",
+                "applied_at": start + timedelta(minutes=30),
+                "restored_at": start + timedelta(minutes=60),
+            }
+            for channel in channels
+        )
+    return rows
+
+
+async def _add_history(engine: AsyncEngine, weeks: int) -> int:
+    """Every group's past `weeks` of meetings; returns how many rows were added."""
+    now = datetime.now(UTC)
+    async with engine.connect() as conn:
+        groups = (
+            await conn.execute(
+                select(
+                    Group.id, Group.text_channel_id, Group.voice_channel_id, func.min(Meeting.id)
+                )
+                .join(Meeting, Meeting.group_id == Group.id)
+                .where(Meeting.status == MeetingStatus.SCHEDULED)
+                .group_by(Group.id)
+            )
+        ).all()
+    added = 0
+    for at in range(0, len(groups), 100):
+        rows: dict[type[Base], list[dict[str, Any]]] = {}
+        for group_id, text, voice, next_meeting in groups[at : at + 100]:
+            channels = (text or 0, voice or 0)
+            for model, values in _history_of(group_id, channels, next_meeting, weeks, now).items():
+                rows.setdefault(model, []).extend(values)
+        async with engine.begin() as conn:
+            # Parents before children: meetings, then cases, then what hangs off them.
+            for model in (
+                Meeting,
+                Case,
+                Reminder,
+                FollowUpPrompt,
+                FollowUp,
+                Attendance,
+                PhaseLogEntry,
+                OverwriteChange,
+            ):
+                values = rows.get(model, [])
+                for start in range(0, len(values), HISTORY_BATCH):
+                    await conn.execute(insert(model), values[start : start + HISTORY_BATCH])
+                added += len(values)
+    return added
 
 
 def _cpu_and_peak(pid: int) -> tuple[float, float]:
@@ -147,7 +343,7 @@ def _median(starts: list[Start], measure: str) -> float:
     return float(statistics.median(getattr(start, measure) for start in starts))
 
 
-async def run(groups: int, runs: int) -> None:
+async def run(groups: int, runs: int, history_weeks: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         async with fresh_database(DATABASE, workdir) as engine, Emulator() as emu:
@@ -155,6 +351,7 @@ async def run(groups: int, runs: int) -> None:
             # The first meetings a day ahead: start-up is measured, not a reminder burst.
             await seed(emu, engine, groups, datetime.now(UTC) + timedelta(days=1))
             cases = await _add_presented_cases(engine)
+            history = await _add_history(engine, history_weeks) if history_weeks else 0
             async with engine.connect() as conn:
                 meetings = (
                     await conn.execute(
@@ -166,6 +363,7 @@ async def run(groups: int, runs: int) -> None:
             print(
                 f"seeded {groups:,} groups in {groups // GROUPS_PER_SERVER:,} servers, "
                 f"{meetings:,} meetings with their events, {cases:,} presented cases "
+                f"and {history:,} rows of {history_weeks} weeks of history "
                 f"({time.perf_counter() - began:.0f} s), {DATABASE}; load average "
                 + " ".join(f"{load:.2f}" for load in os.getloadavg())
             )
@@ -210,13 +408,22 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--groups", type=int, nargs="+", default=[1_000, 10_000],
+        "--groups",
+        type=int,
+        nargs="+",
+        default=[1_000, 10_000],
         help="how many groups (ten per server); each size is a run of its own",
     )
     parser.add_argument("--runs", type=int, default=3, help="starts of each client per size")
+    parser.add_argument(
+        "--history-weeks",
+        type=int,
+        default=0,
+        help="weeks of past meetings every group has (default: none)",
+    )
     args, _ = parser.parse_known_args()
     for groups in args.groups:
-        asyncio.run(run(groups, args.runs))
+        asyncio.run(run(groups, args.runs, args.history_weeks))
 
 
 if __name__ == "__main__":

@@ -183,6 +183,9 @@ class Meeting(Base):
     __table_args__ = (
         UniqueConstraint("series_id", "occurrence_index"),
         Index("ix_meetings_group_start", "group_id", "scheduled_start"),
+        # The meetings a group has held since a case was presented (follow-up cycles),
+        # found without reading the group's whole history.
+        Index("ix_meetings_group_held", "group_id", "status", "started_at"),
         # At most one live meeting per group, even with two bot processes racing.
         Index(
             "uq_meetings_one_live_per_group",
@@ -223,7 +226,12 @@ class Case(Base):
     """A case a member offers and presents, known by a short de-identified label."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_group_presenter", "group_id", "presenter_id"),)
+    __table_args__ = (
+        Index("ix_cases_group_presenter", "group_id", "presenter_id"),
+        # The cases still being followed up, or still without their post: a few per
+        # group, among years of closed ones.
+        Index("ix_cases_status", "status", "forum_thread_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
@@ -329,7 +337,16 @@ class FollowUpPrompt(Base):
     """A DM asking a presenter for a follow-up; one per case per meeting cycle."""
 
     __tablename__ = "followup_prompts"
-    __table_args__ = (UniqueConstraint("case_id", "before_meeting_id"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "before_meeting_id"),
+        # The prompts still to send, without reading every prompt ever sent.
+        Index(
+            "ix_followup_prompts_unsent",
+            "case_id",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
@@ -399,7 +416,16 @@ class Reminder(Base):
     """A reminder of a meeting, due at an offset before it; `sent_at` guards against twice."""
 
     __tablename__ = "reminders"
-    __table_args__ = (UniqueConstraint("meeting_id", "offset_minutes"),)
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "offset_minutes"),
+        # The reminders still to send, without reading every reminder ever sent.
+        Index(
+            "ix_reminders_unsent",
+            "due_at",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))

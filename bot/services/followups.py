@@ -1070,21 +1070,22 @@ async def _cycles(session: AsyncSession, cases: Sequence[Case]) -> dict[int, int
     meeting after it (the meetings its group has ended since it was presented, plus one)."""
     if not cases:
         return {}
-    held = await session.execute(
-        select(Case.id, func.count(Meeting.id))
-        .join(
-            Meeting,
-            and_(
-                Meeting.group_id == Case.group_id,
-                Meeting.status == MeetingStatus.ENDED,
-                Meeting.started_at > Case.presented_at,
-            ),
+    # Counted per case through (group, status, start): a join would let the planner read
+    # every ended meeting of the society first, years of them, once the cases are many.
+    held_since = (
+        select(func.count(Meeting.id))
+        .where(
+            Meeting.group_id == Case.group_id,
+            Meeting.status == MeetingStatus.ENDED,
+            Meeting.started_at > Case.presented_at,
         )
-        .where(Case.id.in_([case.id for case in cases]))
-        .group_by(Case.id)
+        .scalar_subquery()
+    )
+    held = await session.execute(
+        select(Case.id, held_since).where(Case.id.in_([case.id for case in cases]))
     )
     counts = {case_id: count for case_id, count in held}
-    return {case.id: counts.get(case.id, 0) + 1 for case in cases}
+    return {case.id: counts[case.id] + 1 for case in cases}
 
 
 async def _unsent_prompts(

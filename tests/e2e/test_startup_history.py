@@ -1,0 +1,200 @@
+"""Start-up reads what is left to do, never the history.
+
+A society keeps every meeting, reminder, case and prompt it ever had: a thousand groups
+add about a million rows a year. Start-up (and the planners it runs) must find the few
+things still to do through indexes. With a year of history in 1,000 groups, the
+follow-up planner's count of the meetings held since each case first read every ended
+meeting of the society: 441 ms instead of 21 ms for 3,000 cases.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.db.models import (
+    Base,
+    Case,
+    CaseStatus,
+    FollowUpPrompt,
+    Group,
+    Meeting,
+    MeetingStatus,
+    Reminder,
+)
+from tests.e2e.conftest import Harness, full_reads_of, meeting_group, statements_run
+
+pytestmark = pytest.mark.e2e
+
+PAST_WEEKS = 150
+# Enough cases in follow-up for SQLite's planner to have chosen to read every ended
+# meeting first (it did from about a hundred on).
+CASES_IN_FOLLOW_UP = 120
+GROWING = ("meetings", "cases", "followup_prompts", "reminders")
+
+
+async def _lay_history(engine: AsyncEngine, group: Group, now: Any) -> None:
+    """A next meeting with its reminders due; cases in follow-up; years of past meetings,
+    each with its reminders and prompts sent and its case closed."""
+    async with engine.begin() as connection:
+        next_id = (
+            await connection.execute(
+                insert(Meeting).returning(Meeting.id),
+                {
+                    "group_id": group.id,
+                    "scheduled_start": now + timedelta(days=1),
+                    "planned_end": now + timedelta(days=1, minutes=90),
+                    "status": MeetingStatus.SCHEDULED,
+                    "revision": 0,
+                    "created_at": now,
+                },
+            )
+        ).scalar_one()
+        await connection.execute(
+            insert(Reminder),
+            [
+                {"meeting_id": next_id, "offset_minutes": 60, "due_at": now + timedelta(hours=23)},
+                {"meeting_id": next_id, "offset_minutes": 15, "due_at": now + timedelta(hours=24)},
+            ],
+        )
+        for week in range(1, PAST_WEEKS + 1):
+            start = now - timedelta(weeks=week)
+            past_id = (
+                await connection.execute(
+                    insert(Meeting).returning(Meeting.id),
+                    {
+                        "group_id": group.id,
+                        "scheduled_start": start,
+                        "planned_end": start + timedelta(minutes=90),
+                        "status": MeetingStatus.ENDED,
+                        "revision": 0,
+                        "started_at": start,
+                        "ended_at": start + timedelta(minutes=90),
+                        "created_at": start,
+                    },
+                )
+            ).scalar_one()
+            await connection.execute(
+                insert(Reminder),
+                [
+                    {
+                        "meeting_id": past_id,
+                        "offset_minutes": offset,
+                        "due_at": start,
+                        "sent_at": start,
+                    }
+                    for offset in (60, 15)
+                ],
+            )
+            in_follow_up = week == 1
+            case_ids = (
+                (
+                    await connection.execute(
+                        insert(Case).returning(Case.id),
+                        [
+                            {
+                                "group_id": group.id,
+                                "meeting_id": past_id,
+                                "case_number": 1,
+                                "presenter_id": group.id + number,
+                                "label": "a past case",
+                                "status": CaseStatus.PRESENTED
+                                if in_follow_up
+                                else CaseStatus.CLOSED,
+                                "offered_at": start,
+                                "presented_at": start,
+                                "forum_thread_id": 10**17 + week * 1_000 + number,
+                                "prompts_sent": 1,
+                            }
+                            for number in range(CASES_IN_FOLLOW_UP if in_follow_up else 1)
+                        ],
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await connection.execute(
+                insert(FollowUpPrompt),
+                [
+                    {
+                        "case_id": case_id,
+                        "before_meeting_id": next_id if in_follow_up else past_id,
+                        "due_at": now - timedelta(hours=1) if in_follow_up else start,
+                        "sent_at": now - timedelta(hours=1) if in_follow_up else start,
+                    }
+                    for case_id in case_ids
+                ],
+            )
+
+
+def _sqlite_steps(path: str, statement: str, values: Any) -> int:
+    """How many virtual-machine steps SQLite takes to run the statement: rows read, in
+    effect, whatever plan it chose."""
+    connection = sqlite3.connect(path)
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    try:
+        connection.set_progress_handler(count, 1)
+        connection.execute(statement, values).fetchall()
+    finally:
+        connection.close()
+    return steps
+
+
+async def test_start_up_finds_what_is_left_to_do_without_reading_the_history(
+    harness: Harness, engine: AsyncEngine
+) -> None:
+    group = await meeting_group(harness, in_voice=False)
+    await _lay_history(engine, group, harness.clock.now())
+    schedule = harness.bot.get_cog("ScheduleCommands")
+    assert schedule is not None
+    with statements_run(engine) as run:
+        await harness.bot.followups.resume()
+        await harness.bot.followups.plan_all()
+        await schedule.reminders.schedule_jobs()  # type: ignore[attr-defined]
+    reads = [
+        (statement, values)
+        for statement, values in run
+        if statement.lstrip().upper().startswith("SELECT")
+        and any(f"FROM {table}" in statement or f"JOIN {table}" in statement for table in GROWING)
+        # The follow-ups to sync are still found by reading them all (issue 13's note).
+        and "FROM followups" not in statement
+    ]
+    # The unsent reminders, the unopened posts, the groups to plan, their cases in
+    # follow-up and the meetings held since each.
+    assert len(reads) >= 5
+    if engine.dialect.name == "sqlite":
+        assert engine.url.database is not None
+        with_history = [
+            _sqlite_steps(engine.url.database, statement, values) for statement, values in reads
+        ]
+        async with engine.begin() as connection:
+            # The history goes (the follow-ups' cases and the next meeting stay).
+            await connection.execute(
+                delete(Meeting).where(
+                    Meeting.status == MeetingStatus.ENDED,
+                    Meeting.scheduled_start < harness.clock.now() - timedelta(weeks=1),
+                )
+            )
+            await connection.execute(delete(Case).where(Case.status == CaseStatus.CLOSED))
+        without = [
+            _sqlite_steps(engine.url.database, statement, values) for statement, values in reads
+        ]
+        for (statement, _), steps, fresh in zip(reads, with_history, without, strict=True):
+            # 150 weeks of history would multiply a read of it by a hundred or more.
+            assert steps <= 2 * fresh + 500, (steps, fresh, statement)
+    else:
+        for table in GROWING:
+            for statement, values in reads:
+                found = await full_reads_of(Base.metadata.tables[table], engine, statement, values)
+                assert found == [], statement
