@@ -99,6 +99,17 @@ class RsvpAnswer(enum.StrEnum):
     APOLOGIES = "apologies"
 
 
+def _unsent_index(name: str, column: str) -> Index:
+    """An index of the rows not sent yet: the few still to do among years of sent ones,
+    found without reading those."""
+    return Index(
+        name,
+        column,
+        sqlite_where=text("sent_at IS NULL"),
+        postgresql_where=text("sent_at IS NULL"),
+    )
+
+
 class Server(Base):
     """A Discord server (guild) the bot serves, e.g. a regional Balint society."""
 
@@ -339,13 +350,7 @@ class FollowUpPrompt(Base):
     __tablename__ = "followup_prompts"
     __table_args__ = (
         UniqueConstraint("case_id", "before_meeting_id"),
-        # The prompts still to send, without reading every prompt ever sent.
-        Index(
-            "ix_followup_prompts_unsent",
-            "case_id",
-            sqlite_where=text("sent_at IS NULL"),
-            postgresql_where=text("sent_at IS NULL"),
-        ),
+        _unsent_index("ix_followup_prompts_unsent", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -418,13 +423,7 @@ class Reminder(Base):
     __tablename__ = "reminders"
     __table_args__ = (
         UniqueConstraint("meeting_id", "offset_minutes"),
-        # The reminders still to send, without reading every reminder ever sent.
-        Index(
-            "ix_reminders_unsent",
-            "due_at",
-            sqlite_where=text("sent_at IS NULL"),
-            postgresql_where=text("sent_at IS NULL"),
-        ),
+        _unsent_index("ix_reminders_unsent", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
