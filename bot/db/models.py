@@ -99,17 +99,6 @@ class RsvpAnswer(enum.StrEnum):
     APOLOGIES = "apologies"
 
 
-def _unsent_index(name: str, column: str) -> Index:
-    """An index of the rows not sent yet: the few still to do among years of sent ones,
-    found without reading those."""
-    return Index(
-        name,
-        column,
-        sqlite_where=text("sent_at IS NULL"),
-        postgresql_where=text("sent_at IS NULL"),
-    )
-
-
 class Server(Base):
     """A Discord server (guild) the bot serves, e.g. a regional Balint society."""
 
@@ -348,10 +337,7 @@ class FollowUpPrompt(Base):
     """A DM asking a presenter for a follow-up; one per case per meeting cycle."""
 
     __tablename__ = "followup_prompts"
-    __table_args__ = (
-        UniqueConstraint("case_id", "before_meeting_id"),
-        _unsent_index("ix_followup_prompts_unsent", "case_id"),
-    )
+    __table_args__ = (UniqueConstraint("case_id", "before_meeting_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
@@ -421,10 +407,7 @@ class Reminder(Base):
     """A reminder of a meeting, due at an offset before it; `sent_at` guards against twice."""
 
     __tablename__ = "reminders"
-    __table_args__ = (
-        UniqueConstraint("meeting_id", "offset_minutes"),
-        _unsent_index("ix_reminders_unsent", "due_at"),
-    )
+    __table_args__ = (UniqueConstraint("meeting_id", "offset_minutes"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))

@@ -1,4 +1,4 @@
-"""what start-up and the planners still have to do found through indexes, not the history
+"""the cases in follow-up and the meetings held since found through indexes, not the history
 
 Revision ID: 0007_i13_history_at_startup
 Revises: 0006_i13_overwrite_history
@@ -7,7 +7,6 @@ Create Date: 2026-11-25 03:10:00
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_i13_history_at_startup"
@@ -15,34 +14,14 @@ down_revision: str | None = "0006_i13_overwrite_history"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-UNSENT = sa.text("sent_at IS NULL")
-
 
 def upgrade() -> None:
     op.create_index(
         "ix_meetings_group_held", "meetings", ["group_id", "status", "started_at"], unique=False
     )
     op.create_index("ix_cases_status", "cases", ["status", "forum_thread_id"], unique=False)
-    op.create_index(
-        "ix_followup_prompts_unsent",
-        "followup_prompts",
-        ["case_id"],
-        unique=False,
-        sqlite_where=UNSENT,
-        postgresql_where=UNSENT,
-    )
-    op.create_index(
-        "ix_reminders_unsent",
-        "reminders",
-        ["due_at"],
-        unique=False,
-        sqlite_where=UNSENT,
-        postgresql_where=UNSENT,
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_reminders_unsent", table_name="reminders")
-    op.drop_index("ix_followup_prompts_unsent", table_name="followup_prompts")
     op.drop_index("ix_cases_status", table_name="cases")
     op.drop_index("ix_meetings_group_held", table_name="meetings")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, event
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import BalintBot, build_bot
@@ -373,45 +373,3 @@ def statements_run(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
         yield run
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
-
-
-async def full_reads_of(
-    table: Table, engine: AsyncEngine, statement: str, values: Any
-) -> list[str]:
-    """The steps of the statement's plan that read all of `table` or all of one of its
-    indexes (a condition on an index's second column still reads all of it), partial
-    indexes aside."""
-    async with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", values)
-            # SQLite says SEARCH for a seek, SCAN for reading a table or index through.
-            steps = [str(detail) for detail in plan.scalars(3)]
-            return [step for step in steps if step.startswith(f"SCAN {table.name}")]
-        # Told to avoid sequential scans wherever an index can serve: with a handful of
-        # rows PostgreSQL would otherwise read the table whatever indexes exist.
-        await connection.exec_driver_sql("SET enable_seqscan = off")
-        plan = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", values)
-        (document,) = plan.scalar_one()
-    # A partial index holds only the rows its condition keeps: reading it through is the
-    # point of it.
-    leading = {
-        str(index.name): index.columns[0].name
-        for index in table.indexes
-        if index.dialect_options["postgresql"]["where"] is None
-    }
-    leading[str(table.primary_key.name)] = table.primary_key.columns[0].name
-    return [
-        f"{node['Node Type']} {node.get('Index Name', '')} {node.get('Index Cond', '')}"
-        for node in _nodes(document["Plan"])
-        if (node.get("Relation Name") == table.name and node["Node Type"] == "Seq Scan")
-        or (
-            node.get("Index Name") in leading
-            and leading[node["Index Name"]] not in node.get("Index Cond", "")
-        )
-    ]
-
-
-def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from _nodes(child)
