@@ -25,6 +25,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    or_,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -231,6 +233,8 @@ class Case(Base):
         # The cases still being followed up, or still without their post: a few per
         # group, among years of closed ones.
         Index("ix_cases_status", "status", "forum_thread_id"),
+        # A group's cases in follow-up, read by each plan of its prompts.
+        Index("ix_cases_group_status", "group_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -333,11 +337,43 @@ class FollowUp(Base):
     sync_claimed_at: Mapped[datetime | None]
 
 
+# Follow-ups whose forum message does not yet match the row: deleted but still posted, or
+# not deleted and not (fully) posted. The reads that find them use this very expression,
+# which is what lets SQLite use the partial index below: its planner needs the index's
+# WHERE to appear as it is in the query's.
+FOLLOWUP_OUT_OF_SYNC = or_(
+    and_(FollowUp.deleted_at.is_not(None), FollowUp.posted_message_id.is_not(None)),
+    and_(
+        FollowUp.deleted_at.is_(None),
+        or_(FollowUp.posted_message_id.is_(None), FollowUp.posted_at.is_(None)),
+    ),
+)
+# Start-up finds the few follow-ups to sync without reading every one ever posted.
+Index(
+    "ix_followups_out_of_sync",
+    FollowUp.id,
+    sqlite_where=FOLLOWUP_OUT_OF_SYNC,
+    postgresql_where=FOLLOWUP_OUT_OF_SYNC,
+)
+
+
 class FollowUpPrompt(Base):
     """A DM asking a presenter for a follow-up; one per case per meeting cycle."""
 
     __tablename__ = "followup_prompts"
-    __table_args__ = (UniqueConstraint("case_id", "before_meeting_id"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "before_meeting_id"),
+        # The prompts already sent before a group's next meeting; and the cascade when a
+        # meeting is deleted (neither database indexes a foreign key by itself).
+        Index("ix_followup_prompts_before_meeting", "before_meeting_id"),
+        # The few prompts still to send, among every one ever sent.
+        Index(
+            "ix_followup_prompts_unsent",
+            "case_id",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))

@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import discord
-from sqlalchemy import CompoundSelect, and_, delete, func, or_, select, update
+from sqlalchemy import CompoundSelect, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
 
 from bot.clock import Clock
 from bot.db import queries
 from bot.db.models import (
+    FOLLOWUP_OUT_OF_SYNC,
     Attendance,
     Case,
     CaseStatus,
@@ -166,17 +166,6 @@ def _problem(error: discord.HTTPException) -> str:
     return f"Discord answered {error.status}"
 
 
-def _pending() -> ColumnElement[bool]:
-    """Follow-ups whose forum message does not yet match the database."""
-    return or_(
-        and_(FollowUp.deleted_at.is_not(None), FollowUp.posted_message_id.is_not(None)),
-        and_(
-            FollowUp.deleted_at.is_(None),
-            or_(FollowUp.posted_message_id.is_(None), FollowUp.posted_at.is_(None)),
-        ),
-    )
-
-
 class FollowUpService:
     """Use cases of follow-ups, acting on the database first and Discord second."""
 
@@ -212,7 +201,7 @@ class FollowUpService:
                         select(FollowUp.id)
                         .join(Case, Case.id == FollowUp.case_id)
                         .join(Group, Group.id == Case.group_id)
-                        .where(_pending()),
+                        .where(FOLLOWUP_OUT_OF_SYNC),
                         Group.server_id,
                         shards,
                     )
@@ -729,7 +718,7 @@ class FollowUpService:
                 )
             await session.commit()
             again = await session.execute(
-                select(FollowUp.id).where(FollowUp.id == followup_id, _pending())
+                select(FollowUp.id).where(FollowUp.id == followup_id, FOLLOWUP_OUT_OF_SYNC)
             )
             if again.first() is not None:
                 self._jobs.schedule(SYNC_JOB, str(followup_id), self._clock.now())
@@ -861,15 +850,19 @@ class FollowUpService:
                 .all()
             )
             cycles = await _cycles(session, presented)
+            # By group first: a plan of 500 groups would otherwise go through every case
+            # of all 500 for each one.
+            presented_in: dict[int, list[Case]] = {}
+            for case in presented:
+                presented_in.setdefault(case.group_id, []).append(case)
             changed = False
             for group in groups:
                 settings = GroupSettings.from_dict(group.settings)
                 meeting = meetings.get(group.id)
                 promptable = [
                     case
-                    for case in presented
-                    if case.group_id == group.id
-                    and cycles[case.id] <= settings.followup_prompt_cycles
+                    for case in presented_in.get(group.id, [])
+                    if cycles[case.id] <= settings.followup_prompt_cycles
                     and meeting is not None
                     and (case.id, meeting.id) not in sent
                 ]

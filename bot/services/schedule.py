@@ -320,13 +320,17 @@ class ScheduleService:
                     )
                 )
             ).all()
+            # Each series' last occurrence, one seek in (series_id, occurrence_index) per
+            # series: grouping the meetings would read every one a series ever had.
+            last_made = (
+                select(func.max(Meeting.occurrence_index))
+                .where(Meeting.series_id == ScheduleSeries.id)
+                .scalar_subquery()
+            )
             made = {
                 series_id: last
                 for series_id, last in await session.execute(
-                    select(Meeting.series_id, func.max(Meeting.occurrence_index))
-                    .join(ScheduleSeries, ScheduleSeries.id == Meeting.series_id)
-                    .where(ScheduleSeries.ended_at.is_(None))
-                    .group_by(Meeting.series_id)
+                    select(ScheduleSeries.id, last_made).where(ScheduleSeries.ended_at.is_(None))
                 )
             }
             for series, group in active:

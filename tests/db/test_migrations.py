@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, make_url
 from bot.db import migrate
 from bot.db.engine import create_engine
 from bot.db.models import Base
-from tests.conftest import POSTGRES_URL, sqlite_url
+from tests.conftest import POSTGRES_URL, fresh_database, sqlite_url
 
 
 @pytest.fixture
@@ -67,6 +67,39 @@ async def test_models_and_migrations_agree(empty_database_url: str) -> None:
     async with engine.connect() as conn:
         assert await conn.run_sync(_drift) == []
     await engine.dispose()
+
+
+def _partial_indexes(connection: Connection) -> dict[str, str]:
+    """Each partial index's condition, as the database itself renders it."""
+    inspector = inspect(connection)
+    return {
+        str(index["name"]): str(condition)
+        for table in inspector.get_table_names()
+        for index in inspector.get_indexes(table)
+        for option, condition in index.get("dialect_options", {}).items()
+        if option.endswith("_where")
+    }
+
+
+async def test_partial_indexes_have_the_conditions_of_the_models(
+    empty_database_url: str, database_kind: str, tmp_path: Path
+) -> None:
+    """Autogenerate does not compare an index's condition, and a planner uses a partial
+    index only for a query whose condition implies it (SQLite: holds it as it is): the
+    migrations must build the very conditions the models and their queries use."""
+    await asyncio.to_thread(migrate.upgrade, empty_database_url)
+    migrated = create_engine(empty_database_url)
+    async with migrated.connect() as conn:
+        built = await conn.run_sync(_partial_indexes)
+    await migrated.dispose()
+    (tmp_path / "models").mkdir()
+    async with (
+        fresh_database(database_kind, tmp_path / "models") as engine,
+        engine.connect() as conn,
+    ):
+        described = await conn.run_sync(_partial_indexes)
+    assert {"ix_followups_out_of_sync", "uq_meetings_one_live_per_group"} <= set(described)
+    assert built == described
 
 
 async def test_processes_starting_together_migrate_once(

@@ -21,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.db.models import (
     Case,
     CaseStatus,
+    FollowUp,
     FollowUpPrompt,
     Group,
     Meeting,
     MeetingStatus,
     Reminder,
+    ScheduleSeries,
 )
+from bot.domain.recurrence import Frequency, RecurrenceRule
 from cogs.schedule import ScheduleCommands
 from tests.e2e.conftest import Harness, meeting_group, statements_run
 
@@ -36,18 +39,40 @@ PAST_WEEKS = 150
 # Enough cases in follow-up for SQLite's planner to have chosen to read every ended
 # meeting first (it did from about a hundred on).
 CASES_IN_FOLLOW_UP = 120
-GROWING = ("meetings", "cases", "followup_prompts", "reminders")
+# Two presenters a meeting, each case followed up (prompted, then reported) for three
+# cycles: the history outweighs what is still to do in every table start-up reads.
+CASES_PER_PAST_MEETING = 2
+FOLLOW_UPS_PER_CASE = 3
+GROWING = ("meetings", "cases", "followup_prompts", "followups", "reminders")
 
 
 async def _lay_history(engine: AsyncEngine, group: Group, now: datetime) -> None:
     """A next meeting with its reminders due; cases in follow-up; years of past meetings,
-    each with its reminders and prompts sent and its case closed."""
+    each with its reminders and prompts sent, its case closed and its follow-up posted."""
+    following = now + timedelta(days=1)
+    weekly = RecurrenceRule(
+        kind=Frequency.WEEKLY,
+        start_time=following.time().replace(second=0, microsecond=0),
+        zone="UTC",
+        first_date=(following - timedelta(weeks=PAST_WEEKS)).date(),
+        duration=timedelta(minutes=90),
+    )
     async with engine.begin() as connection:
+        # The weekly series they all belong to: the next meeting is its occurrence
+        # PAST_WEEKS, the one held `week` weeks ago PAST_WEEKS - week.
+        series_id = (
+            await connection.execute(
+                insert(ScheduleSeries).returning(ScheduleSeries.id),
+                {"group_id": group.id, "rule": weekly.to_dict(), "created_at": now},
+            )
+        ).scalar_one()
         next_id = (
             await connection.execute(
                 insert(Meeting).returning(Meeting.id),
                 {
                     "group_id": group.id,
+                    "series_id": series_id,
+                    "occurrence_index": PAST_WEEKS,
                     "scheduled_start": now + timedelta(days=1),
                     "planned_end": now + timedelta(days=1, minutes=90),
                     "status": MeetingStatus.SCHEDULED,
@@ -63,6 +88,7 @@ async def _lay_history(engine: AsyncEngine, group: Group, now: datetime) -> None
                 {"meeting_id": next_id, "offset_minutes": 15, "due_at": now + timedelta(hours=24)},
             ],
         )
+        held: dict[int, int] = {}  # weeks ago → the meeting held then
         for week in range(1, PAST_WEEKS + 1):
             start = now - timedelta(weeks=week)
             past_id = (
@@ -70,6 +96,8 @@ async def _lay_history(engine: AsyncEngine, group: Group, now: datetime) -> None
                     insert(Meeting).returning(Meeting.id),
                     {
                         "group_id": group.id,
+                        "series_id": series_id,
+                        "occurrence_index": PAST_WEEKS - week,
                         "scheduled_start": start,
                         "planned_end": start + timedelta(minutes=90),
                         "status": MeetingStatus.ENDED,
@@ -101,7 +129,7 @@ async def _lay_history(engine: AsyncEngine, group: Group, now: datetime) -> None
                             {
                                 "group_id": group.id,
                                 "meeting_id": past_id,
-                                "case_number": 1,
+                                "case_number": number + 1,
                                 "presenter_id": group.id + number,
                                 "label": "a past case",
                                 "status": CaseStatus.PRESENTED
@@ -112,23 +140,55 @@ async def _lay_history(engine: AsyncEngine, group: Group, now: datetime) -> None
                                 "forum_thread_id": 10**17 + week * 1_000 + number,
                                 "prompts_sent": 1,
                             }
-                            for number in range(CASES_IN_FOLLOW_UP if in_follow_up else 1)
+                            for number in range(
+                                CASES_IN_FOLLOW_UP if in_follow_up else CASES_PER_PAST_MEETING
+                            )
                         ],
                     )
                 )
                 .scalars()
                 .all()
             )
+            held[week] = past_id
+            # Prompted before the meetings that followed: the next one, for the cases still
+            # in follow-up; for the closed ones, each of their cycles.
+            before = (
+                [(next_id, now - timedelta(hours=1))]
+                if in_follow_up
+                else [
+                    (held[week - cycle], start + timedelta(weeks=cycle))
+                    for cycle in range(1, FOLLOW_UPS_PER_CASE + 1)
+                    if week - cycle >= 1
+                ]
+            )
             await connection.execute(
                 insert(FollowUpPrompt),
                 [
                     {
                         "case_id": case_id,
-                        "before_meeting_id": next_id if in_follow_up else past_id,
-                        "due_at": now - timedelta(hours=1) if in_follow_up else start,
-                        "sent_at": now - timedelta(hours=1) if in_follow_up else start,
+                        "before_meeting_id": meeting_id,
+                        "due_at": sent_at,
+                        "sent_at": sent_at,
                     }
                     for case_id in case_ids
+                    for meeting_id, sent_at in before
+                ],
+            )
+            # The presenter's follow-ups on each case, long since posted in its case post.
+            await connection.execute(
+                insert(FollowUp),
+                [
+                    {
+                        "case_id": case_id,
+                        "author_id": group.id + 1,
+                        "text": "how it went",
+                        "submission_key": f"history-{case_id}-{cycle}",
+                        "created_at": start + timedelta(weeks=cycle),
+                        "posted_message_id": 10**17 + case_id * FOLLOW_UPS_PER_CASE + cycle,
+                        "posted_at": start + timedelta(weeks=cycle),
+                    }
+                    for case_id in case_ids
+                    for cycle in range(FOLLOW_UPS_PER_CASE)
                 ],
             )
 
@@ -202,19 +262,21 @@ async def test_start_up_finds_what_is_left_to_do_without_reading_the_history(
         await harness.bot.followups.resume()
         await harness.bot.followups.plan_all()
         await schedule.reminders.schedule_jobs()
+        await schedule.service.extend_horizons()
     reads = [
         (statement, values)
         for statement, values in run
         if statement.lstrip().upper().startswith("SELECT")
         and any(f"FROM {table}" in statement or f"JOIN {table}" in statement for table in GROWING)
-        # Still reading history (issue 13's note): the follow-ups to sync are found by
-        # reading them all; the unsent prompts through each group's cases.
-        and "FROM followups" not in statement
+        # Still reading history (issue 13's note): the unsent prompts are found through
+        # each group's cases.
         and not ("WHERE cases.group_id IN" in statement and "followup_prompts.sent_at" in statement)
     ]
-    # The unsent reminders, the unopened posts, the groups to plan, their cases in
-    # follow-up and the meetings held since each.
-    assert len(reads) >= 5
+    # The unsent reminders, the follow-ups to sync, the unopened posts, the groups to
+    # plan, their cases in follow-up, the meetings held since each and each series' last
+    # meeting.
+    assert any("FROM followups" in statement for statement, _ in reads)
+    assert len(reads) >= 7
     with_history = await _work(engine, reads)
     async with engine.begin() as connection:
         # The history goes (cascading to its reminders and prompts); the cases in
