@@ -25,29 +25,27 @@ UNSENT = "sent_at IS NULL"
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_followups_out_of_sync",
-        "followups",
-        ["id"],
-        unique=False,
-        sqlite_where=sa.text(OUT_OF_SYNC),
-        postgresql_where=sa.text(OUT_OF_SYNC),
-    )
+    _create_partial_index("ix_followups_out_of_sync", "followups", "id", OUT_OF_SYNC)
     op.create_index(
         "ix_followup_prompts_before_meeting",
         "followup_prompts",
         ["before_meeting_id"],
         unique=False,
     )
-    op.create_index(
-        "ix_followup_prompts_unsent",
-        "followup_prompts",
-        ["case_id"],
-        unique=False,
-        sqlite_where=sa.text(UNSENT),
-        postgresql_where=sa.text(UNSENT),
-    )
+    _create_partial_index("ix_followup_prompts_unsent", "followup_prompts", "case_id", UNSENT)
     op.create_index("ix_cases_group_status", "cases", ["group_id", "status"], unique=False)
+
+
+def _create_partial_index(name: str, table: str, column: str, condition: str) -> None:
+    """An index of the rows that meet `condition`, on either database."""
+    op.create_index(
+        name,
+        table,
+        [column],
+        unique=False,
+        sqlite_where=sa.text(condition),
+        postgresql_where=sa.text(condition),
+    )
 
 
 def downgrade() -> None:
