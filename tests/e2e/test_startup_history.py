@@ -47,8 +47,9 @@ GROWING = ("meetings", "cases", "followup_prompts", "followups", "reminders")
 
 
 async def _lay_history(engine: AsyncEngine, group: Group, now: datetime) -> None:
-    """A next meeting with its reminders due; cases in follow-up; years of past meetings,
-    each with its reminders and prompts sent, its case closed and its follow-up posted."""
+    """A next meeting with its reminders due; cases in follow-up; years of past meetings of
+    a weekly series, each with its reminders sent and its cases closed after their prompts
+    were sent and their follow-ups posted."""
     following = now + timedelta(days=1)
     weekly = RecurrenceRule(
         kind=Frequency.WEEKLY,
@@ -276,11 +277,12 @@ async def test_start_up_finds_what_is_left_to_do_without_reading_the_history(
     # plan, their cases in follow-up, the meetings held since each and each series' last
     # meeting.
     assert any("FROM followups" in statement for statement, _ in reads)
+    assert any("max(meetings.occurrence_index)" in statement for statement, _ in reads)
     assert len(reads) >= 7
     with_history = await _work(engine, reads)
     async with engine.begin() as connection:
-        # The history goes (cascading to its reminders and prompts); the cases in
-        # follow-up, their meeting and the next meeting stay.
+        # The history goes (cascading to its reminders, prompts and follow-ups); the cases
+        # in follow-up, their meeting and the next meeting stay.
         await connection.execute(
             delete(Meeting).where(
                 Meeting.status == MeetingStatus.ENDED,
